@@ -1,0 +1,118 @@
+package store
+
+import (
+	"time"
+
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// Stage is where a phone stands on its upgrade path, derived from its events.
+type Stage string
+
+// The stages, in the order a phone usually walks them.
+const (
+	StageDiscovered  Stage = "discovered"         // seen on DHCP or DNS, never checked in
+	StageCheckedIn   Stage = "checked-in"         // checked in; no rule for it (nothing to offer)
+	StageOffered     Stage = "offered"            // offered hop k of n, not yet fetching
+	StageDownloading Stage = "downloading"        // fetching the offered image
+	StageWaiting     Stage = "waiting-to-install" // image fetched, version not yet changed
+	StageOnInterim   Stage = "on-interim"         // runs an interim build, more hops to go
+	StageDone        Stage = "done"               // at (or above) its target
+	StageStalled     Stage = "stalled"            // same hop offered again and again, nothing fetched
+	StageFailed      Stage = "failed"             // fetched the image, but the version never changed
+)
+
+// EventKind says what happened.
+type EventKind string
+
+// The kinds of event on a phone's timeline.
+const (
+	EventCheckIn  EventKind = "checkin"
+	EventDownload EventKind = "download"
+	EventUpload   EventKind = "upload"
+	EventDNS      EventKind = "dns"
+	EventDHCP     EventKind = "dhcp"
+)
+
+// Event is one thing a phone did. Writers fill what they know; the store
+// assigns Seq and DeviceID.
+type Event struct {
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	DeviceID string    `json:"device_id"`
+	Kind     EventKind `json:"kind"`
+	IP       string    `json:"ip,omitempty"`
+
+	// Identity, as far as the event knows it (check-ins and DHCP).
+	MAC        string            `json:"mac,omitempty"`
+	Serial     string            `json:"serial,omitempty"`
+	DevicePath images.DevicePath `json:"device_path,omitzero"`
+
+	// Check-ins: what the phone reported and what it was offered (zero:
+	// nothing), its final target, the hops still to go and why.
+	Reported images.Version   `json:"reported,omitzero"`
+	Offered  images.Version   `json:"offered,omitzero"`
+	Target   images.Version   `json:"target,omitzero"`
+	Path     []images.Version `json:"path,omitempty"`
+	Interim  bool             `json:"interim,omitempty"` // Reported is an interim build
+	IsTest   bool             `json:"is_test,omitempty"`
+
+	// Downloads and uploads.
+	File     string `json:"file,omitempty"`
+	Offset   int64  `json:"offset,omitempty"`
+	Bytes    int64  `json:"bytes,omitempty"`
+	Total    int64  `json:"total,omitempty"`
+	Complete bool   `json:"complete,omitempty"`
+
+	// Detail is a short human line: the DNS name asked, the reason nothing
+	// was offered, a download error, the capture file.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Device is one phone as the appliance knows it. Its ID is the normalised MAC
+// (12 upper-case hex digits) when known, else "SN:<serial>", else
+// "IP:<address>".
+type Device struct {
+	ID         string            `json:"id"`
+	MAC        string            `json:"mac,omitempty"`
+	Serial     string            `json:"serial,omitempty"`
+	IP         string            `json:"ip,omitempty"`
+	DevicePath images.DevicePath `json:"device_path,omitzero"`
+
+	FirstVersion images.Version   `json:"first_version,omitzero"` // first reported
+	Version      images.Version   `json:"version,omitzero"`       // last reported
+	Offered      images.Version   `json:"offered,omitzero"`       // last offered (zero: nothing)
+	Target       images.Version   `json:"target,omitzero"`
+	Path         []images.Version `json:"path,omitempty"`
+	IsTest       bool             `json:"is_test,omitempty"`
+
+	Stage       Stage     `json:"stage"`
+	StageReason string    `json:"stage_reason,omitempty"` // why stalled or failed
+	StageSince  time.Time `json:"stage_since"`
+
+	DownloadFile  string `json:"download_file,omitempty"`
+	DownloadBytes int64  `json:"download_bytes,omitempty"` // highest byte reached
+	DownloadTotal int64  `json:"download_total,omitempty"`
+
+	CheckIns     int       `json:"checkins"`
+	SameOffer    int       `json:"same_offer"`    // consecutive check-ins offered the same hop, version unchanged
+	FetchedCount int       `json:"fetched_count"` // check-ins since the offered image was fully fetched, version unchanged
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+	// Hops is when each version change was first seen: version → time.
+	Hops []Hop `json:"hops,omitempty"`
+}
+
+// Hop records that a phone was first seen running Version at At.
+type Hop struct {
+	Version images.Version `json:"version"`
+	At      time.Time      `json:"at"`
+}
+
+// TestDevice names a phone that gets Pending versions, by MAC or serial.
+type TestDevice struct {
+	// ID is the normalised MAC (12 upper-case hex digits) or the serial as given.
+	ID    string    `json:"id"`
+	Kind  string    `json:"kind"` // "mac" or "serial"
+	Added time.Time `json:"added"`
+}
