@@ -43,11 +43,17 @@ func ParseDevicePath(s string) (DevicePath, error) {
 
 func (p DevicePath) check(orig string) error {
 	for _, part := range p.parts() {
-		if part == "" || part == "." || part == ".." || strings.ContainsAny(part, `\:*?"<>|`) || strings.TrimSpace(part) != part {
+		if !plainName(part) {
 			return fmt.Errorf("device path %q: element %q is empty or not a plain name", orig, part)
 		}
 	}
 	return nil
+}
+
+// plainName reports whether s can be one element of a path on disk and in a
+// URL: not empty, not a dot name, no separators or reserved characters.
+func plainName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, `/\:*?"<>|%`) && strings.TrimSpace(s) == s
 }
 
 func (p DevicePath) parts() []string {
@@ -83,7 +89,7 @@ func ParseRuleKey(s string) (RuleKey, error) {
 		return RuleKey{}, fmt.Errorf("rule %q: %w", s, err)
 	}
 	k := RuleKey{DevicePath: p, UpdateType: t[i+1:]}
-	if err := (DevicePath{DeviceType: k.UpdateType, Locale: "x"}).check(s); err != nil {
+	if !plainName(k.UpdateType) {
 		return RuleKey{}, fmt.Errorf("rule %q: update type %q is not a plain name", s, k.UpdateType)
 	}
 	return k, nil

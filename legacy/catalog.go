@@ -1,0 +1,87 @@
+package legacy
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// Catalog is an immutable snapshot of the rules and images the planner
+// reads. The appliance builds a new one after every operator change, so a
+// check-in plans with map lookups and no locks.
+type Catalog struct {
+	rules  map[string]images.Rule  // by RuleKey.ID()
+	images map[string]images.Image // by Image.ID()
+	langs  map[string][]string     // model (device path without locale, folded) → locales
+}
+
+// NewCatalog indexes rules and images.
+func NewCatalog(rules []images.Rule, imgs []images.Image) *Catalog {
+	c := &Catalog{
+		rules:  make(map[string]images.Rule, len(rules)),
+		images: make(map[string]images.Image, len(imgs)),
+		langs:  make(map[string][]string),
+	}
+	for _, r := range rules {
+		c.rules[r.Key.ID()] = r
+		if r.Key.IsInterim() || r.Approved.IsZero() && r.Pending.IsZero() {
+			continue
+		}
+		m := modelID(r.Key.DevicePath)
+		if !containsFold(c.langs[m], r.Key.Locale) {
+			c.langs[m] = append(c.langs[m], r.Key.Locale)
+		}
+	}
+	for _, l := range c.langs {
+		sort.Strings(l)
+	}
+	for _, im := range imgs {
+		c.images[im.ID()] = im
+	}
+	return c
+}
+
+// Rule returns the rule with that key (case-insensitive).
+func (c *Catalog) Rule(key images.RuleKey) (images.Rule, bool) {
+	r, ok := c.rules[key.ID()]
+	return r, ok
+}
+
+// Image returns the image of that rule and version.
+func (c *Catalog) Image(key images.RuleKey, v images.Version) (images.Image, bool) {
+	im, ok := c.images[images.Image{Key: key, Version: v}.ID()]
+	return im, ok
+}
+
+// LangList is the locales the appliance holds versions for, for the model of p
+// (any locale): what the check-in response's LangList names.
+func (c *Catalog) LangList(p images.DevicePath) []string { return c.langs[modelID(p)] }
+
+// IsInterim reports whether v is an interim build for the phone at p: an
+// image flagged interim under its own rule or its locale's OCInterim rule.
+func (c *Catalog) IsInterim(p images.DevicePath, updateType string, v images.Version) bool {
+	for _, key := range []images.RuleKey{{DevicePath: p, UpdateType: updateType}, interimKey(p.Locale, updateType)} {
+		if im, ok := c.Image(key, v); ok && im.Interim {
+			return true
+		}
+	}
+	return false
+}
+
+func modelID(p images.DevicePath) string {
+	return strings.ToLower(p.DeviceType + "/" + p.Vendor + "/" + p.Model + "/" + p.Revision)
+}
+
+func interimKey(locale, updateType string) images.RuleKey {
+	return images.RuleKey{DevicePath: images.DevicePath{DeviceType: images.InterimDeviceType, Locale: locale}, UpdateType: updateType}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
