@@ -1,6 +1,7 @@
 package images
 
 import (
+	"fmt"
 	"path"
 	"strings"
 	"time"
@@ -93,4 +94,13 @@ func DefaultMinFrom(v Version) Version {
 		}
 	}
 	return Version{}
+}
+
+// CheckFileName refuses a file name that cannot be served as one element of
+// an image's directory: empty, a dot name, separators or reserved characters.
+func CheckFileName(name string) error {
+	if !plainName(name) {
+		return fmt.Errorf("file name %q is not a plain file name", name)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/tanjay-lab/tanjay/images"
@@ -57,10 +58,13 @@ func checkAdvertise(a string) error {
 		return fmt.Errorf("no advertise address")
 	}
 	host := a
-	if h, _, err := net.SplitHostPort(a); err == nil {
+	if h, port, err := net.SplitHostPort(a); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("advertise address %q: port %q is not a number from 1 to 65535", a, port)
+		}
 		host = h
 	}
-	if host == "" || strings.ContainsAny(host, "/?#@ ") {
+	if host == "" || strings.ContainsAny(a, "/?#@ ") {
 		return fmt.Errorf("advertise address %q is not host[:port]", a)
 	}
 	return nil

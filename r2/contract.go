@@ -83,7 +83,9 @@ type Observer interface {
 	Uploaded(Upload)
 }
 
-// CheckIn is one answered check-in.
+// CheckIn is one answered check-in (status 200): identified or not. An
+// unidentified one (Request.Identified() false) has an empty Offer and was
+// not planned.
 type CheckIn struct {
 	At       time.Time
 	ClientIP string

@@ -1,0 +1,135 @@
+package r2
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// xmlContentType is the Content-Type of every check-in response. Shared,
+// never mutated: setting it allocates nothing per request.
+var xmlContentType = []string{"text/xml; charset=utf-8"}
+
+// bufPool holds the buffers a check-in reads its body into and renders its
+// response into.
+var bufPool = sync.Pool{New: func() any { return new(checkinBufs) }}
+
+type checkinBufs struct {
+	body bytes.Buffer
+	resp []byte
+}
+
+// serveCheckin answers POST …/ucdevice.upx: read the body (bounded), parse
+// it, ask the planner (identified phones only), render, then audit, capture
+// and tell the observer. Errors are logged here, once.
+func (h *updateHandler) serveCheckin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, http.MethodPost)
+		return
+	}
+	bufs := bufPool.Get().(*checkinBufs)
+	defer bufPool.Put(bufs)
+	body, status := readBody(&bufs.body, r, h.cfg.MaxBody)
+	if status != 0 {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	now := h.cfg.Now()
+	ip := clientIP(r)
+	req, err := ParseRequest(body)
+	if err != nil {
+		h.cfg.Logger.Warn("check-in body is not well-formed XML", "client", ip, "err", err,
+			"captured", h.capture(now, ip, CaptureMalformed, body))
+		http.Error(w, "check-in body is not well-formed XML", http.StatusBadRequest)
+		return
+	}
+	var offer Offer
+	if req.Identified() {
+		if offer, err = h.plan(r, req, ip); err != nil {
+			h.cfg.Logger.Error("check-in", "client", ip, "device", req.DevicePath().String(), "mac", req.MAC, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+	}
+	bufs.resp, err = AppendResponse(bufs.resp[:0], offer, now)
+	if err != nil {
+		h.cfg.Logger.Error("check-in", "client", ip, "device", req.DevicePath().String(), "mac", req.MAC, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = xmlContentType
+	hdr["Content-Length"] = []string{strconv.Itoa(len(bufs.resp))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(bufs.resp) // a phone that went away learns nothing from an error here
+	h.record(now, ip, req, offer, body)
+}
+
+// plan asks the planner; a missing planner is a configuration error.
+func (h *updateHandler) plan(r *http.Request, req *Request, ip string) (Offer, error) {
+	if h.cfg.Planner == nil {
+		return Offer{}, errors.New("no planner configured")
+	}
+	offer, err := h.cfg.Planner.PlanNextHop(r.Context(), req, ip)
+	if err != nil {
+		return Offer{}, fmt.Errorf("planning next hop: %w", err)
+	}
+	return offer, nil
+}
+
+// record writes the audit row, keeps the body when it should be captured and
+// tells the observer about an answered check-in (identified or not).
+func (h *updateHandler) record(now time.Time, ip string, req *Request, offer Offer, body []byte) {
+	if h.cfg.Audit != nil {
+		err := h.cfg.Audit.Write(AuditEntry{At: now, UserHost: ip, Request: req, Updates: offer.Updates})
+		if err != nil {
+			h.cfg.Logger.Error("check-in audit row", "client", ip, "err", err)
+		}
+	}
+	var captured string
+	if reason := captureReason(req, h.cfg.CaptureAll); reason != "" {
+		captured = h.capture(now, ip, reason, body)
+	}
+	h.cfg.Observer.CheckedIn(CheckIn{At: now, ClientIP: ip, Request: req, Offer: offer, Captured: captured})
+}
+
+// capture keeps body under CaptureDir and returns its path, or "" when
+// captures are off or failed. A failure is logged and never fails the
+// check-in.
+func (h *updateHandler) capture(now time.Time, ip, reason string, body []byte) string {
+	if h.cfg.CaptureDir == "" {
+		return ""
+	}
+	path, err := saveCapture(h.cfg.CaptureDir, now, ip, reason, body)
+	if err != nil {
+		h.cfg.Logger.Error("check-in", "client", ip, "err", captureErr(reason, err))
+		return ""
+	}
+	return path
+}
+
+// readBody reads at most max bytes of r's body into buf. It returns a
+// non-zero HTTP status when the body is too large (413) or could not be
+// read (400).
+func readBody(buf *bytes.Buffer, r *http.Request, max int64) ([]byte, int) {
+	if r.ContentLength > max {
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	buf.Reset()
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	switch {
+	case n > max:
+		return nil, http.StatusRequestEntityTooLarge
+	case err != nil:
+		return nil, http.StatusBadRequest
+	}
+	return buf.Bytes(), 0
+}
