@@ -57,7 +57,8 @@ type Event struct {
 	Interim  bool             `json:"interim,omitempty"` // Reported is an interim build
 	IsTest   bool             `json:"is_test,omitempty"`
 
-	// Downloads and uploads.
+	// Downloads and uploads: the file. On a check-in with an offer: the
+	// offered image's file name.
 	File     string `json:"file,omitempty"`
 	Offset   int64  `json:"offset,omitempty"`
 	Bytes    int64  `json:"bytes,omitempty"`
@@ -82,6 +83,7 @@ type Device struct {
 	FirstVersion images.Version   `json:"first_version,omitzero"` // first reported
 	Version      images.Version   `json:"version,omitzero"`       // last reported
 	Offered      images.Version   `json:"offered,omitzero"`       // last offered (zero: nothing)
+	OfferedFile  string           `json:"offered_file,omitempty"` // the offered image's file (CPE.nbt); its downloads drive the progress
 	Target       images.Version   `json:"target,omitzero"`
 	Path         []images.Version `json:"path,omitempty"`
 	IsTest       bool             `json:"is_test,omitempty"`

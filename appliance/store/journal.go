@@ -1,0 +1,375 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// Record ops. Operator records carry the resulting objects, so replay never
+// re-runs a transition; an event record carries the event with its Seq, Time
+// and DeviceID assigned, and replay re-derives the device from it exactly as
+// Observe did (merges and the event bound included).
+const (
+	opRule             = "rule"              // Rule
+	opImage            = "image"             // Image, and Rule when it changed with it
+	opTestDevice       = "testdevice"        // TestDevice, put
+	opTestDeviceDelete = "testdevice-delete" // ID
+	opEvent            = "event"             // Event
+
+	// Snapshots only.
+	opSnapshot = "snapshot" // header: Format, LastSeq
+	opDevice   = "device"   // Device
+	opIP       = "ip"       // IPDevice
+	opEnd      = "end"      // trailer: Count of the records between
+)
+
+// record is one journal payload or snapshot line.
+type record struct {
+	Op         string        `json:"op"`
+	Rule       *images.Rule  `json:"rule,omitempty"`
+	Image      *images.Image `json:"image,omitempty"`
+	TestDevice *TestDevice   `json:"testdevice,omitempty"`
+	ID         string        `json:"id,omitempty"`
+	Event      *Event        `json:"event,omitempty"`
+	Device     *Device       `json:"device,omitempty"`
+	IPDevice   *ipDevice     `json:"ip_device,omitempty"`
+	Format     int           `json:"format,omitempty"`
+	LastSeq    uint64        `json:"last_seq,omitempty"`
+	Count      int           `json:"count,omitempty"`
+}
+
+// Framing: [payload length u32 LE][CRC-32C of payload u32 LE][payload].
+const (
+	frameHeader = 8
+	maxPayload  = 16 << 20 // a longer length is corruption, not a record
+	maxSpare    = 1 << 14  // records: longer pending lists are not kept for reuse
+	maxFrames   = 1 << 20  // bytes encoded before they are written out
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func appendFrame(dst, payload []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	dst = binary.LittleEndian.AppendUint32(dst, crc32.Checksum(payload, castagnoli))
+	return append(dst, payload...)
+}
+
+// appendRecordFrame encodes rec straight into a frame at the end of dst.
+func appendRecordFrame(dst []byte, rec record) ([]byte, error) {
+	if rec.Op != opEvent || rec.Event == nil {
+		payload, err := json.Marshal(rec)
+		return appendFrame(dst, payload), err
+	}
+	start := len(dst)
+	dst = append(dst, make([]byte, frameHeader)...)
+	dst, err := appendEventRecord(dst, rec.Event)
+	payload := dst[start+frameHeader:]
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, castagnoli))
+	return dst, err
+}
+
+func segmentPath(dir string, seq uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("journal-%08d.log", seq))
+}
+
+func snapshotPath(dir string, seq uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("snapshot-%08d.json", seq))
+}
+
+// stateFiles are the sequence numbers of the segments and snapshots in a
+// state directory, ascending.
+type stateFiles struct{ journals, snapshots []uint64 }
+
+// listState reads dir.
+func listState(dir string) (stateFiles, error) {
+	var st stateFiles
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return st, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if seq, ok := parseSeq(name, "journal-", ".log"); ok {
+			st.journals = append(st.journals, seq)
+		} else if seq, ok := parseSeq(name, "snapshot-", ".json"); ok {
+			st.snapshots = append(st.snapshots, seq)
+		}
+	}
+	slices.Sort(st.journals)
+	slices.Sort(st.snapshots)
+	return st, nil
+}
+
+// removeTemps removes the temp files a crash left behind. Only Open calls
+// it: at any other time a temp file may be a snapshot being written.
+func removeTemps(dir string) error {
+	temps, err := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, path := range temps {
+		errs = append(errs, os.Remove(path))
+	}
+	return errors.Join(errs...)
+}
+
+func parseSeq(name, prefix, suffix string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return 0, false
+	}
+	if digits, ok = strings.CutSuffix(digits, suffix); !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	return seq, err == nil
+}
+
+// segmentsFrom is the segments to replay on top of snapshot base (0: no
+// snapshot). They must follow on without a gap, or state would be missing.
+func segmentsFrom(journals []uint64, base uint64) ([]uint64, error) {
+	want := max(base, 1)
+	var out []uint64
+	for _, seq := range journals {
+		if seq < base {
+			continue
+		}
+		if seq != want {
+			return nil, fmt.Errorf("journal segment %d is missing (found %d after snapshot %d)", want, seq, base)
+		}
+		out = append(out, seq)
+		want++
+	}
+	return out, nil
+}
+
+// replaySegment applies every good record of the segment at path and cuts
+// a torn or corrupt tail (short header, zero or oversized length, short
+// payload, bad CRC) off the file. It returns the bytes kept and cut. A
+// record with a good CRC that does not apply is an error, not a tail.
+func (s *Store) replaySegment(txn *memdb.Txn, path string) (kept, cut int64, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	size := info.Size()
+	r := bufio.NewReaderSize(f, 1<<16)
+	var hdr [frameHeader]byte
+	var payload []byte
+	for {
+		n, ok, err := readFrame(r, hdr[:], &payload, size-kept)
+		if err != nil {
+			return kept, 0, fmt.Errorf("%s at offset %d: %w", path, kept, err)
+		}
+		if !ok {
+			break
+		}
+		var rec record
+		if err := json.Unmarshal(payload, &rec); err != nil {
+			return kept, 0, fmt.Errorf("%s at offset %d: %w", path, kept, err)
+		}
+		if err := s.applyRecord(txn, rec); err != nil {
+			return kept, 0, fmt.Errorf("%s at offset %d: %w", path, kept, err)
+		}
+		kept += n
+	}
+	if kept == size {
+		return kept, 0, nil
+	}
+	if err := f.Truncate(kept); err != nil {
+		return kept, 0, fmt.Errorf("cut torn tail of %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return kept, 0, fmt.Errorf("cut torn tail of %s: %w", path, err)
+	}
+	return kept, size - kept, nil
+}
+
+// readFrame reads one record into *payload. ok is false at the end of the
+// good records; err is set only for a failing read.
+func readFrame(r io.Reader, hdr []byte, payload *[]byte, left int64) (n int64, ok bool, err error) {
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return 0, false, tailOrError(err)
+	}
+	length := binary.LittleEndian.Uint32(hdr[:4])
+	if length == 0 || length > maxPayload || int64(length) > left-frameHeader {
+		return 0, false, nil
+	}
+	*payload = slices.Grow((*payload)[:0], int(length))[:length]
+	if _, err := io.ReadFull(r, *payload); err != nil {
+		return 0, false, tailOrError(err)
+	}
+	if crc32.Checksum(*payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+		return 0, false, nil
+	}
+	return frameHeader + int64(length), true, nil
+}
+
+// tailOrError is nil for a short read (the file ends: a torn tail or none)
+// and err for a real read failure.
+func tailOrError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil
+	}
+	return err
+}
+
+// applyRecord applies one journal or snapshot record inside txn. Replay and
+// operator changes both use it, so what is live is what a restart rebuilds.
+func (s *Store) applyRecord(txn *memdb.Txn, rec record) error {
+	switch {
+	case rec.Op == opRule && rec.Rule != nil:
+		return txn.Insert(tableRules, rec.Rule)
+	case rec.Op == opImage && rec.Image != nil:
+		if rec.Rule != nil {
+			if err := txn.Insert(tableRules, rec.Rule); err != nil {
+				return err
+			}
+		}
+		return txn.Insert(tableImages, rec.Image)
+	case rec.Op == opTestDevice && rec.TestDevice != nil:
+		return txn.Insert(tableTestDevices, rec.TestDevice)
+	case rec.Op == opTestDeviceDelete:
+		_, err := txn.DeleteAll(tableTestDevices, indexID, rec.ID)
+		return err
+	case rec.Op == opEvent && rec.Event != nil:
+		s.lastSeq = max(s.lastSeq, rec.Event.Seq)
+		_, _, err := s.observeTxn(txn, rec.Event)
+		return err
+	}
+	return fmt.Errorf("unknown or incomplete %q record", rec.Op)
+}
+
+// changes is what an operator record changes, for the feed.
+func (rec record) changes() []Change {
+	switch rec.Op {
+	case opRule:
+		return []Change{{Table: tableRules, ID: rec.Rule.Key.ID()}}
+	case opImage:
+		c := []Change{{Table: tableImages, ID: rec.Image.ID()}}
+		if rec.Rule != nil {
+			c = append([]Change{{Table: tableRules, ID: rec.Rule.Key.ID()}}, c...)
+		}
+		return c
+	case opTestDevice:
+		return []Change{{Table: tableTestDevices, ID: rec.TestDevice.ID}}
+	case opTestDeviceDelete:
+		return []Change{{Table: tableTestDevices, ID: rec.ID}}
+	}
+	return nil
+}
+
+// takePendingLocked hands the records not yet written to a journal
+// writer. Called with journalMu and mu held.
+func (s *Store) takePendingLocked() []record {
+	recs := s.pending
+	s.pending, s.spare = s.spare, nil
+	return recs
+}
+
+// flush writes and fsyncs pending observations, and makes them visible in
+// memdb if no reader has; it returns the journal's size since the newest
+// snapshot.
+func (s *Store) flush() (int64, error) {
+	s.journalMu.Lock()
+	defer s.journalMu.Unlock()
+	s.mu.Lock()
+	s.commitBatchLocked()
+	recs := s.takePendingLocked()
+	s.mu.Unlock()
+	err := s.writeJournal(recs)
+	return s.journalBytes, err
+}
+
+// writeJournal encodes recs, appends them to the current segment and
+// fsyncs it. Called with journalMu held. Encoding here rather than in
+// Observe keeps JSON off the check-in path. A failed write leaves the
+// segment in an unknown state, so the failure is sticky: nothing more is
+// written until a restart, whose replay cuts whatever tail the failure
+// left.
+func (s *Store) writeJournal(recs []record) error {
+	defer func() {
+		clear(recs) // let the events go
+		if cap(recs) <= maxSpare {
+			s.spare = recs[:0]
+		}
+	}()
+	if err := s.failure(); err != nil {
+		return err
+	}
+	if s.journal == nil {
+		return errClosed
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	b := s.frames[:0]
+	for i, rec := range recs {
+		var err error
+		if b, err = appendRecordFrame(b, rec); err != nil {
+			return s.fail(fmt.Errorf("encode %s record: %w", rec.Op, err))
+		}
+		if len(b) >= maxFrames || i == len(recs)-1 {
+			if _, err := s.journal.Write(b); err != nil {
+				return s.fail(fmt.Errorf("write journal: %w", err))
+			}
+			s.journalBytes += int64(len(b))
+			b = b[:0]
+		}
+	}
+	if cap(b) <= 2*maxFrames {
+		s.frames = b
+	}
+	if err := s.journal.Sync(); err != nil {
+		return s.fail(fmt.Errorf("fsync journal: %w", err))
+	}
+	return nil
+}
+
+// openSegment opens segment seq for appending, creating it if needed.
+func openSegment(dir string, seq uint64) (*os.File, error) {
+	path := segmentPath(dir, seq)
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if err := syncDir(dir); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// syncDir fsyncs a directory so that creations, renames and removals in it
+// survive a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
+}

@@ -1,0 +1,236 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// Device ID prefixes for phones known only by serial or by address.
+const (
+	serialIDPrefix = "SN:"
+	ipIDPrefix     = "IP:"
+)
+
+// Observe records what a phone did and returns the phone as it now stands.
+// It assigns ev.Seq, fills ev.Time when zero, resolves ev.DeviceID (whatever
+// the caller put there) and derives the device's stage. It never waits for
+// the disk: the event is journaled by the next group commit.
+//
+// The device is the normalised ev.MAC when set, else "SN:"+ev.Serial, else
+// the device last seen at ev.IP, else "IP:"+ev.IP. A check-in that names a
+// MAC or serial from an address whose device is an "IP:" placeholder (made
+// by a DNS query before the phone said who it is) takes the placeholder
+// over: its events move to the phone and the placeholder is deleted.
+//
+// Observations are applied to memdb in batches (see commitBatchLocked):
+// every read of devices or events sees all observations made before it, and
+// WatchSets and the change feed hear of them within FlushInterval.
+func (s *Store) Observe(ev Event) Device {
+	ev.Path = slices.Clone(ev.Path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastSeq++
+	ev.Seq = s.lastSeq
+	if ev.Time.IsZero() {
+		ev.Time = s.opt.Now()
+	}
+	ev.Time = ev.Time.UTC() // what the journal gives back on replay
+
+	ev.DeviceID = s.resolveDeviceID(ev)
+	d, merged, err := s.observeTxn(s.batchTxnLocked(), &ev)
+	if err != nil {
+		// Only a bug gets here (memdb refuses objects only on indexer
+		// errors). The batch cannot be half undone, so it goes, and the
+		// failure stops the journal: a restart rebuilds from disk.
+		s.abortBatchLocked()
+		s.fail(fmt.Errorf("observe %s event of %s: %w", ev.Kind, ev.DeviceID, err))
+		return d
+	}
+	if !s.closed {
+		s.pending = append(s.pending, record{Op: opEvent, Event: &ev})
+	}
+	if merged != "" {
+		s.batchChanges = append(s.batchChanges, Change{Table: tableDevices, ID: merged})
+	}
+	s.batchChanges = append(s.batchChanges, Change{Table: tableDevices, ID: d.ID}, Change{Table: tableEvents, ID: d.ID})
+	if s.batchLen++; s.batchLen >= maxBatch {
+		s.commitBatchLocked()
+	}
+	return d
+}
+
+// resolveDeviceID names the phone ev came from (see Observe).
+func (s *Store) resolveDeviceID(ev Event) string {
+	switch {
+	case ev.MAC != "":
+		return ev.MAC
+	case ev.Serial != "":
+		return serialIDPrefix + ev.Serial
+	}
+	if id, ok := s.view.ips[ev.IP]; ok && ev.IP != "" {
+		return id
+	}
+	return ipIDPrefix + ev.IP
+}
+
+// observeTxn applies ev (DeviceID resolved) inside txn: merge, stage, the
+// event itself, the address table and the bound on the timeline. Replay
+// runs it too, so it depends on nothing but the state and ev. It reads only
+// s.view, never txn (see view). It returns the device and the ID of a
+// placeholder it merged, if any.
+func (s *Store) observeTxn(txn *memdb.Txn, ev *Event) (Device, string, error) {
+	var d Device
+	if cur := s.view.devices[ev.DeviceID]; cur != nil {
+		d = *cur
+	}
+	merged := ""
+	if p := s.placeholderFor(ev); p != nil {
+		var err error
+		if d, err = s.mergePlaceholder(txn, p, d, ev.DeviceID); err != nil {
+			return d, "", err
+		}
+		merged = p.ID
+	}
+	prevIP := d.IP
+	d = applyEvent(d, *ev, ev.Time)
+	stored := d
+	if err := txn.Insert(tableDevices, &stored); err != nil {
+		return d, "", err
+	}
+	s.view.devices[d.ID] = &stored
+	if err := s.moveIP(txn, d.ID, prevIP, d.IP); err != nil {
+		return d, "", err
+	}
+	tl := s.view.timelines[d.ID].appended(d.ID, ev, s.opt.MaxEventsPerDevice)
+	if err := txn.Insert(tableEvents, tl); err != nil {
+		return d, "", err
+	}
+	s.view.timelines[d.ID] = tl
+	return d, merged, nil
+}
+
+// moveIP records that device id is at ip now, and no longer at prev.
+func (s *Store) moveIP(txn *memdb.Txn, id, prev, ip string) error {
+	if ip == "" {
+		return nil
+	}
+	if s.view.ips[ip] != id {
+		if err := txn.Insert(tableIPs, &ipDevice{IP: ip, DeviceID: id}); err != nil {
+			return err
+		}
+		s.view.ips[ip] = id
+	}
+	if prev == "" || prev == ip || s.view.ips[prev] != id {
+		return nil
+	}
+	delete(s.view.ips, prev)
+	return txn.Delete(tableIPs, &ipDevice{IP: prev, DeviceID: id})
+}
+
+// placeholderFor is the "IP:" placeholder device a check-in that names its
+// phone takes over: the device seen last at the check-in's address.
+func (s *Store) placeholderFor(ev *Event) *Device {
+	if ev.Kind != EventCheckIn || ev.IP == "" || strings.HasPrefix(ev.DeviceID, ipIDPrefix) {
+		return nil
+	}
+	if id := s.view.ips[ev.IP]; strings.HasPrefix(id, ipIDPrefix) {
+		return s.view.devices[id]
+	}
+	return nil
+}
+
+// mergePlaceholder moves p's events to the device id (d, zero when new) and
+// deletes p. A new device starts as the placeholder was (first seen,
+// discovered); a known one keeps the earlier FirstSeen. p's address row is
+// taken over by the caller's moveIP: a placeholder is only ever seen at the
+// address in its ID.
+func (s *Store) mergePlaceholder(txn *memdb.Txn, p *Device, d Device, id string) (Device, error) {
+	if old := s.view.timelines[p.ID]; old != nil {
+		s.view.timelines[id] = mergeTimelines(id, s.view.timelines[id], old, s.opt.MaxEventsPerDevice)
+		if err := txn.Delete(tableEvents, old); err != nil {
+			return d, err
+		}
+		delete(s.view.timelines, p.ID)
+	}
+	if err := txn.Delete(tableDevices, p); err != nil {
+		return d, err
+	}
+	delete(s.view.devices, p.ID)
+	if d.FirstSeen.IsZero() {
+		d = *p
+		d.ID = id
+		return d, nil
+	}
+	if p.FirstSeen.Before(d.FirstSeen) {
+		d.FirstSeen = p.FirstSeen
+	}
+	return d, nil
+}
+
+// deviceByIP is the device seen last at ip, for readers.
+func deviceByIP(txn *memdb.Txn, ip string) (*Device, bool) {
+	if ip == "" {
+		return nil, false
+	}
+	row, _ := txn.First(tableIPs, indexID, ip)
+	if row == nil {
+		return nil, false
+	}
+	obj, _ := txn.First(tableDevices, indexID, row.(*ipDevice).DeviceID)
+	if obj == nil {
+		return nil, false
+	}
+	return obj.(*Device), true
+}
+
+// Lookups below ignore memdb errors: memdb returns them only for unknown
+// table or index names, and those are constants here.
+
+// Device returns the phone with that ID.
+func (s *Store) Device(id string) (Device, bool) {
+	obj, _ := s.readTxn().First(tableDevices, indexID, id)
+	if obj == nil {
+		return Device{}, false
+	}
+	return *obj.(*Device), true
+}
+
+// DeviceByIP returns the phone last seen at ip.
+func (s *Store) DeviceByIP(ip string) (Device, bool) {
+	d, ok := deviceByIP(s.readTxn(), ip)
+	if !ok {
+		return Device{}, false
+	}
+	return *d, true
+}
+
+// Devices returns every phone, sorted by ID.
+func (s *Store) Devices(ws memdb.WatchSet) []Device {
+	it, err := s.readTxn().Get(tableDevices, indexID)
+	if err != nil {
+		return nil
+	}
+	ws.Add(it.WatchCh())
+	var out []Device
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		out = append(out, *obj.(*Device))
+	}
+	return out
+}
+
+// Events returns a phone's timeline, oldest first (at most
+// MaxEventsPerDevice events).
+func (s *Store) Events(ws memdb.WatchSet, deviceID string) []Event {
+	ch, obj, err := s.readTxn().FirstWatch(tableEvents, indexID, deviceID)
+	if err != nil {
+		return nil
+	}
+	ws.Add(ch)
+	if obj == nil {
+		return nil
+	}
+	return obj.(*timeline).events(s.opt.MaxEventsPerDevice)
+}

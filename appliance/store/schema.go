@@ -1,0 +1,190 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// Tables. They are also the Table of a Change.
+const (
+	tableRules       = "rules"
+	tableImages      = "images"
+	tableTestDevices = "testdevices"
+	tableDevices     = "devices"
+	tableEvents      = "events"
+	tableIPs         = "ips" // internal: no Change names it
+)
+
+// Indexes.
+const (
+	indexID  = "id"  // every table's primary key
+	indexDir = "dir" // images by Image.Dir(), case-folded
+)
+
+// newDBSchema is the whole schema; each table has its own function.
+func newDBSchema() *memdb.DBSchema {
+	db := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{}}
+	for _, fn := range []func() *memdb.TableSchema{
+		rulesTableSchema,
+		imagesTableSchema,
+		testDevicesTableSchema,
+		devicesTableSchema,
+		ipsTableSchema,
+		eventsTableSchema,
+	} {
+		t := fn()
+		db.Tables[t.Name] = t
+	}
+	return db
+}
+
+// rulesTableSchema holds *images.Rule keyed by Key.ID() (the case-folded
+// rule name: phones are not consistent about case).
+func rulesTableSchema() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableRules,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {
+				Name:    indexID,
+				Unique:  true,
+				Indexer: stringIndexer[images.Rule]{Of: "Key.ID()", Lowercase: true, of: func(r *images.Rule) string { return r.Key.ID() }},
+			},
+		},
+	}
+}
+
+// imagesTableSchema holds *images.Image keyed by ID() (rule ID @ version),
+// and by Dir(), the path below DeviceUpdateFiles_Int that file downloads
+// name: that lookup is on the download hot path.
+func imagesTableSchema() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableImages,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {
+				Name:    indexID,
+				Unique:  true,
+				Indexer: stringIndexer[images.Image]{Of: "ID()", Lowercase: true, of: (*images.Image).ID},
+			},
+			indexDir: {
+				Name:    indexDir,
+				Unique:  true,
+				Indexer: stringIndexer[images.Image]{Of: "Dir()", Lowercase: true, of: (*images.Image).Dir},
+			},
+		},
+	}
+}
+
+// testDevicesTableSchema holds *TestDevice keyed by ID (a normalised MAC or a
+// serial as given: serials are compared exactly).
+func testDevicesTableSchema() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableTestDevices,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {
+				Name:    indexID,
+				Unique:  true,
+				Indexer: stringIndexer[TestDevice]{Of: "ID", of: func(t *TestDevice) string { return t.ID }},
+			},
+		},
+	}
+}
+
+// devicesTableSchema holds *Device keyed by ID.
+func devicesTableSchema() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableDevices,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {
+				Name:    indexID,
+				Unique:  true,
+				Indexer: stringIndexer[Device]{Of: "ID", of: func(d *Device) string { return d.ID }},
+			},
+		},
+	}
+}
+
+// ipDevice says which device was seen last at an address, and is still
+// there: a device that moves away takes its row with it. It is a table of
+// its own rather than an index on Device.IP so that a check-in from the
+// same address, the usual case, writes nothing to it: memdb rewrites every
+// index of a row on each update.
+type ipDevice struct {
+	IP       string `json:"ip"`
+	DeviceID string `json:"device_id"`
+}
+
+// ipsTableSchema holds *ipDevice keyed by IP.
+func ipsTableSchema() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableIPs,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {
+				Name:    indexID,
+				Unique:  true,
+				Indexer: stringIndexer[ipDevice]{Of: "IP", of: func(r *ipDevice) string { return r.IP }},
+			},
+		},
+	}
+}
+
+// eventsTableSchema holds each phone's *timeline keyed by DeviceID: one
+// row per phone rather than per event, so that an Observe rewrites one
+// small row (see timeline).
+func eventsTableSchema() *memdb.TableSchema {
+	return &memdb.TableSchema{
+		Name: tableEvents,
+		Indexes: map[string]*memdb.IndexSchema{
+			indexID: {
+				Name:    indexID,
+				Unique:  true,
+				Indexer: stringIndexer[timeline]{Of: "DeviceID", of: func(t *timeline) string { return t.DeviceID }},
+			},
+		},
+	}
+}
+
+// stringIndexer indexes a string derived from a *T, NUL-terminated like
+// memdb's StringFieldIndex so that "A" is not a prefix match of "AB". It
+// avoids reflection: Observe and ImageByDir are on the phones' hot path.
+type stringIndexer[T any] struct {
+	Of        string // what is indexed, for the schema golden file
+	Lowercase bool   // fold case on write and on lookup
+	of        func(*T) string
+}
+
+func (x stringIndexer[T]) FromObject(obj any) (bool, []byte, error) {
+	o, ok := obj.(*T)
+	if !ok {
+		return false, nil, fmt.Errorf("index on %s: got %T, want *%T", x.Of, obj, *new(T))
+	}
+	s := x.of(o)
+	if s == "" {
+		return false, nil, nil
+	}
+	return true, x.key(s, 8), nil
+}
+
+func (x stringIndexer[T]) FromArgs(args ...any) ([]byte, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("index on %s: got %d arguments, want 1", x.Of, len(args))
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("index on %s: got argument %T, want string", x.Of, args[0])
+	}
+	return x.key(s, 0), nil
+}
+
+// key is s (case-folded when asked) and a NUL, with room for spare more
+// bytes: memdb appends the 8-byte primary key to non-unique index values.
+func (x stringIndexer[T]) key(s string, spare int) []byte {
+	if x.Lowercase {
+		s = strings.ToLower(s)
+	}
+	b := make([]byte, len(s)+1, len(s)+1+spare)
+	copy(b, s)
+	return b
+}

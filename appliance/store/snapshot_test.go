@@ -1,0 +1,112 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSnapshotThenJournal(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, lazy)
+	populate(t, s)
+	noErr(t, s.Snapshot())
+	noErr(t, s.AddTestDevice(TestDevice{ID: "SN-after", Kind: TestDeviceSerial, Added: t0}))
+	s.Observe(withEvent(checkIn(vInterim, vRelease), func(e *Event) { e.Time = t1.Add(time.Hour) }))
+	s.Observe(Event{Kind: EventDNS, IP: "10.0.0.99", Time: t1})
+	want := dump(s)
+	noErr(t, s.Close())
+
+	st, err := listState(dir)
+	noErr(t, err)
+	if diff := cmp.Diff(stateFiles{journals: []uint64{2}, snapshots: []uint64{2}}, st, cmp.AllowUnexported(stateFiles{})); diff != "" {
+		t.Errorf("state files after a snapshot (-want +got):\n%s", diff)
+	}
+	s2 := openStore(t, dir, lazy)
+	if diff := cmp.Diff(want, dump(s2)); diff != "" {
+		t.Errorf("snapshot + journal reopened (-before +after):\n%s", diff)
+	}
+	// A second snapshot with nothing new still reopens to the same state.
+	noErr(t, s2.Snapshot())
+	noErr(t, s2.Close())
+	if diff := cmp.Diff(want, dump(openStore(t, dir, lazy))); diff != "" {
+		t.Errorf("second snapshot reopened (-before +after):\n%s", diff)
+	}
+}
+
+// TestCrashBeforeSnapshotWritten: the segment was rotated but the snapshot
+// never renamed into place; Open replays the old segments and the new one.
+func TestCrashBeforeSnapshotWritten(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, lazy)
+	populate(t, s)
+	noErr(t, s.Snapshot())
+	s.Observe(Event{Kind: EventDNS, IP: "10.0.0.99", Time: t1})
+	_, _, _, err := s.rotate() // segment 3 starts, no snapshot-3
+	noErr(t, err)
+	noErr(t, os.WriteFile(snapshotPath(dir, 3)+".tmp", []byte("{half"), 0o600))
+	want := dump(s)
+	noErr(t, s.Close())
+
+	s2 := openStore(t, dir, lazy)
+	if diff := cmp.Diff(want, dump(s2)); diff != "" {
+		t.Errorf("reopened (-before +after):\n%s", diff)
+	}
+	if _, err := os.Stat(snapshotPath(dir, 3) + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temp file left behind: %v", err)
+	}
+}
+
+func TestTruncatedSnapshotIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, lazy)
+	populate(t, s)
+	noErr(t, s.Snapshot())
+	noErr(t, s.Close())
+	path := snapshotPath(dir, 2)
+	noErr(t, os.Truncate(path, fileSize(t, path)/2))
+	if _, err := Open(dir, lazy); err == nil {
+		t.Fatal("Open loaded half a snapshot")
+	}
+}
+
+func TestBackgroundCompaction(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{FlushInterval: time.Millisecond, SnapshotBytes: 4 << 10})
+	for i := range 200 {
+		s.Observe(Event{Kind: EventDNS, IP: fmt.Sprintf("10.0.%d.%d", i/250, i%250), Time: t0})
+	}
+	waitFor(t, "a background snapshot", func() bool {
+		st, err := listState(dir)
+		return err == nil && len(st.snapshots) > 0
+	})
+	want := dump(s)
+	noErr(t, s.Close())
+	noErr(t, s.Err())
+	if diff := cmp.Diff(want, dump(openStore(t, dir, lazy))); diff != "" {
+		t.Errorf("reopened after compaction (-before +after):\n%s", diff)
+	}
+}
+
+func TestOpenCompactsLongJournal(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, lazy)
+	for i := range 100 {
+		s.Observe(Event{Kind: EventDNS, IP: fmt.Sprintf("10.0.0.%d", i), Time: t0})
+	}
+	want := dump(s)
+	noErr(t, s.Close())
+
+	s2 := openStore(t, dir, Options{FlushInterval: time.Hour, SnapshotBytes: 1 << 10})
+	st, err := listState(dir)
+	noErr(t, err)
+	if len(st.snapshots) != 1 || len(st.journals) != 1 || st.journals[0] != st.snapshots[0] {
+		t.Errorf("after Open over a long journal: %+v, want one snapshot and its segment", st)
+	}
+	if diff := cmp.Diff(want, dump(s2)); diff != "" {
+		t.Errorf("compacted at Open (-before +after):\n%s", diff)
+	}
+}

@@ -1,0 +1,148 @@
+package store
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// Thresholds of the stage derivation. Phones check in every few minutes to
+// hours, so three check-ins is long enough to call a hop stuck.
+const (
+	stallAfter = 3 // check-ins offered the same hop with nothing fetched
+	failAfter  = 3 // check-ins after the offered image was fully fetched, version unchanged
+)
+
+// applyEvent is what ev does to d: the pure stage derivation. d is the zero
+// Device (FirstSeen zero) for a phone never seen before. now is when the
+// store applied the event; Observe passes the event's time so that replaying
+// the journal derives the same stages. Slices of d are never written to.
+func applyEvent(d Device, ev Event, now time.Time) Device {
+	isNew := d.FirstSeen.IsZero()
+	if isNew {
+		d.FirstSeen = now
+	}
+	d.ID = ev.DeviceID
+	d.LastSeen = ev.Time
+	if d.LastSeen.IsZero() {
+		d.LastSeen = now
+	}
+	if ev.IP != "" {
+		d.IP = ev.IP
+	}
+	if ev.MAC != "" {
+		d.MAC = ev.MAC
+	}
+	if ev.Serial != "" {
+		d.Serial = ev.Serial
+	}
+	if ev.DevicePath != (images.DevicePath{}) {
+		d.DevicePath = ev.DevicePath
+	}
+
+	switch ev.Kind {
+	case EventCheckIn:
+		return applyCheckIn(d, ev, now)
+	case EventDownload:
+		return applyDownload(d, ev, now)
+	}
+	if isNew {
+		setStage(&d, StageDiscovered, "", now)
+	}
+	return d
+}
+
+// applyCheckIn counts the check-in, records a hop when the version changed
+// and derives the stage from what was offered and fetched.
+func applyCheckIn(d Device, ev Event, now time.Time) Device {
+	prevVersion, prevOffered, firstCheckIn := d.Version, d.Offered, d.CheckIns == 0
+	d.CheckIns++
+	if firstCheckIn {
+		d.FirstVersion = ev.Reported
+	}
+	d.Version = ev.Reported
+	if n := len(d.Hops); n == 0 || d.Hops[n-1].Version != ev.Reported {
+		// Clip: the old Device may share the backing array with readers.
+		d.Hops = append(slices.Clip(d.Hops), Hop{Version: ev.Reported, At: d.LastSeen})
+	}
+	d.Offered, d.Target, d.Path, d.IsTest = ev.Offered, ev.Target, ev.Path, ev.IsTest
+	d.OfferedFile = ev.File
+
+	if ev.Offered.IsZero() {
+		d.SameOffer, d.FetchedCount = 0, 0
+		if ev.Target.IsZero() {
+			setStage(&d, StageCheckedIn, ev.Detail, now)
+		} else {
+			setStage(&d, StageDone, "", now)
+		}
+		return d
+	}
+
+	if !firstCheckIn && d.SameOffer > 0 && ev.Offered == prevOffered && ev.Reported == prevVersion {
+		d.SameOffer++
+		if fetched(d) {
+			d.FetchedCount++
+		}
+	} else {
+		d.SameOffer, d.FetchedCount = 1, 0
+		d.DownloadFile, d.DownloadBytes, d.DownloadTotal = "", 0, 0
+	}
+
+	switch {
+	case d.FetchedCount >= failAfter:
+		setStage(&d, StageFailed, "fetched "+d.DownloadFile+" for "+d.Offered.String()+" but still reports "+
+			d.Version.String()+" after "+strconv.Itoa(d.FetchedCount)+" check-ins", now)
+	case d.SameOffer >= stallAfter && d.DownloadBytes == 0:
+		setStage(&d, StageStalled, "offered "+d.Offered.String()+" "+strconv.Itoa(d.SameOffer)+" times without fetching it", now)
+	case fetched(d):
+		setStage(&d, StageWaiting, "", now)
+	case ev.Interim:
+		setStage(&d, StageOnInterim, "", now)
+	default:
+		setStage(&d, StageOffered, "", now)
+	}
+	return d
+}
+
+// applyDownload records transfer progress. Progress only grows for one file;
+// a different file starts over. Only the offered image's file (when the
+// check-in named it) moves progress: the small .cat fetched after it stays
+// on the timeline. A phone that is stalled, failed or done keeps its stage:
+// the next check-in re-derives it.
+func applyDownload(d Device, ev Event, now time.Time) Device {
+	if d.OfferedFile != "" && !strings.EqualFold(ev.File, d.OfferedFile) {
+		return d
+	}
+	reached := ev.Offset + ev.Bytes
+	if ev.File != d.DownloadFile {
+		d.DownloadBytes = reached
+	} else {
+		d.DownloadBytes = max(d.DownloadBytes, reached)
+	}
+	d.DownloadFile, d.DownloadTotal = ev.File, ev.Total
+
+	switch d.Stage {
+	case StageStalled, StageFailed, StageDone:
+		return d
+	}
+	if ev.Complete && fetched(d) {
+		setStage(&d, StageWaiting, "", now)
+	} else {
+		setStage(&d, StageDownloading, "", now)
+	}
+	return d
+}
+
+// fetched reports whether the offered image was transferred completely.
+func fetched(d Device) bool { return d.DownloadTotal > 0 && d.DownloadBytes >= d.DownloadTotal }
+
+// setStage moves d to stage; StageSince changes only when the stage does.
+func setStage(d *Device, stage Stage, reason string, now time.Time) {
+	if d.Stage != stage {
+		d.StageSince = now
+	}
+	d.Stage, d.StageReason = stage, reason
+}

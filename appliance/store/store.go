@@ -1,0 +1,296 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// Options tunes a Store. The zero value means every default.
+type Options struct {
+	// FlushInterval is how often observations are written and fsynced
+	// together (group commit). Default 100ms.
+	FlushInterval time.Duration
+	// SnapshotBytes is the journal size after which Open, or the background
+	// compactor, writes a snapshot and starts over. Default 64 MiB.
+	SnapshotBytes int64
+	// MaxEventsPerDevice bounds each phone's timeline; the oldest events
+	// are dropped. Default 500.
+	MaxEventsPerDevice int
+	// Now is the clock for events without a time. Default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 100 * time.Millisecond
+	}
+	if o.SnapshotBytes <= 0 {
+		o.SnapshotBytes = 64 << 20
+	}
+	if o.MaxEventsPerDevice <= 0 {
+		o.MaxEventsPerDevice = 500
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// lockName is the file in the state directory a running Store holds an
+// exclusive flock on.
+const lockName = "LOCK"
+
+var errClosed = errors.New("state store is closed")
+
+// Store is the appliance's state. Its methods are safe for concurrent use.
+//
+// Locks, always taken in this order: snapMu (one Snapshot at a time),
+// journalMu (whoever writes the journal file: the flusher, an operator
+// change, a snapshot's rotation, Close), mu (every memdb write, through one
+// batch transaction; Seq; the pending journal buffer). mu is never held
+// across disk I/O, so Observe never waits for the disk.
+type Store struct {
+	dir  string
+	opt  Options
+	db   *memdb.MemDB
+	lock *os.File
+	feed feed
+
+	snapMu sync.Mutex
+
+	journalMu    sync.Mutex
+	journal      *os.File // nil once closed
+	journalSeq   uint64
+	journalBytes int64    // written since the newest snapshot
+	spare        []record // a pending list to reuse
+	frames       []byte   // encoding buffer
+
+	mu           sync.Mutex
+	lastSeq      uint64     // of the newest event
+	view         view       // what the batch holds, for the writer
+	pending      []record   // not yet written to the journal
+	batchTxn     *memdb.Txn // open write transaction of not yet visible observations
+	batchLen     int
+	batchChanges []Change
+	closed       bool
+	dirty        atomic.Bool // batchTxn is open: readers commit it first
+
+	errMu      sync.Mutex
+	failed     error // sticky: the journal can no longer be trusted
+	compactErr error // the last background compaction, nil when it worked
+
+	recovered int64
+
+	stop      chan struct{}
+	compact   chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open loads the state in dir (normally <data>/state), creating dir if
+// needed, and locks it against a second appliance.
+func Open(dir string, opt Options) (*Store, error) {
+	opt = opt.withDefaults()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		dir:     dir,
+		opt:     opt,
+		lock:    lock,
+		view:    newView(),
+		stop:    make(chan struct{}),
+		compact: make(chan struct{}, 1),
+	}
+	if err := s.load(); err != nil {
+		if s.journal != nil {
+			s.journal.Close()
+		}
+		lock.Close()
+		return nil, fmt.Errorf("state %s: %w", dir, err)
+	}
+	s.wg.Add(2)
+	go s.flushLoop()
+	go s.compactLoop()
+	if s.journalBytes > opt.SnapshotBytes {
+		if err := s.Snapshot(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// lockDir takes the exclusive lock on dir/LOCK. The kernel drops it when the
+// process dies, so a crash never leaves the directory locked.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, lockName)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another tanjay is already using %s (it holds the lock on %s)", dir, path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// load rebuilds memdb from the newest readable snapshot and the journal
+// segments after it, then opens the last segment for appending.
+func (s *Store) load() error {
+	if err := removeTemps(s.dir); err != nil {
+		return err
+	}
+	st, err := listState(s.dir)
+	if err != nil {
+		return err
+	}
+	db, err := memdb.NewMemDB(newDBSchema())
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	s.db = db
+	txn, base, err := s.loadNewestSnapshot(st.snapshots)
+	if err != nil {
+		return err
+	}
+	defer txn.Abort()
+	replay, err := segmentsFrom(st.journals, base)
+	if err != nil {
+		return err
+	}
+	for _, seq := range replay {
+		n, cut, err := s.replaySegment(txn, segmentPath(s.dir, seq))
+		if err != nil {
+			return err
+		}
+		s.journalBytes += n
+		s.recovered += cut
+	}
+	txn.Commit()
+
+	seq := max(base, 1)
+	if len(replay) > 0 {
+		seq = replay[len(replay)-1]
+	}
+	if s.journal, err = openSegment(s.dir, seq); err != nil {
+		return err
+	}
+	s.journalSeq = seq
+	return removeBefore(s.dir, base)
+}
+
+// flushLoop group-commits observations every FlushInterval and asks for a
+// compaction when the journal has grown past SnapshotBytes.
+func (s *Store) flushLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opt.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if n, err := s.flush(); err == nil && n > s.opt.SnapshotBytes {
+			select {
+			case s.compact <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// compactLoop writes a snapshot whenever flushLoop asks. A failure is kept
+// for Err and Close; the next request tries again.
+func (s *Store) compactLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.compact:
+		}
+		err := s.Snapshot()
+		s.errMu.Lock()
+		s.compactErr = err
+		s.errMu.Unlock()
+	}
+}
+
+// Err reports why the store cannot write its journal any more (operator
+// changes fail with it and observations are no longer kept on disk; only a
+// restart recovers), or else why the last background compaction failed. It
+// is nil when all is well.
+func (s *Store) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.failed != nil {
+		return s.failed
+	}
+	return s.compactErr
+}
+
+// fail makes err the store's sticky failure (the first one wins) and
+// returns it.
+func (s *Store) fail(err error) error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	return s.failed
+}
+
+func (s *Store) failure() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.failed
+}
+
+// RecoveredTail is how many bytes of torn or corrupt journal tail Open cut.
+func (s *Store) RecoveredTail() int64 { return s.recovered }
+
+// Close writes and fsyncs pending observations, stops the background work,
+// closes every subscription and releases the lock. It may be called more
+// than once; later calls return the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		_, err := s.flush()
+
+		s.journalMu.Lock()
+		s.mu.Lock()
+		s.closed = true
+		s.pending = nil
+		s.mu.Unlock()
+		err = errors.Join(err, s.journal.Close())
+		s.journal = nil
+		s.journalMu.Unlock()
+
+		s.feed.close()
+		s.errMu.Lock()
+		err = errors.Join(err, s.compactErr)
+		s.errMu.Unlock()
+		s.closeErr = errors.Join(err, s.lock.Close())
+	})
+	return s.closeErr
+}
