@@ -1,10 +1,12 @@
 package phone
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -66,6 +68,15 @@ type Config struct {
 	// A custom client should disable transparent compression, or downloads
 	// cannot be checked against Content-Length.
 	Client *http.Client
+	// DNS is host:port of the DNS server the phone resolves the Server's
+	// host name with, as a real phone uses the server DHCP option 6 gave it
+	// (e.g. ucupdates-r2.lab.local). Default: the system resolver. A phone
+	// with DNS or LocalIP set and no Client gets a transport of its own.
+	DNS string
+	// LocalIP is the address the phone's connections come from; on Linux
+	// every 127.0.0.0/8 address is local, so a simulated fleet can give each
+	// phone its own. Default: the system's choice.
+	LocalIP netip.Addr
 	// Now is the phone's clock (RequestTime, install time stamps, Step.At).
 	// Default time.Now. Latencies always use the real clock.
 	Now func() time.Time
@@ -96,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Client == nil {
 		c.Client = defaultClient
+		if c.DNS != "" || c.LocalIP.IsValid() {
+			c.Client = &http.Client{Transport: phoneTransport(c.DNS, c.LocalIP)}
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -106,6 +120,27 @@ func (c Config) withDefaults() Config {
 
 // defaultClient serves phones run without a Client of their own.
 var defaultClient = &http.Client{Transport: FleetTransport(64)}
+
+// phoneTransport is a one-phone transport that resolves host names through
+// the DNS server at dnsAddr (when set) and dials from localIP (when valid).
+func phoneTransport(dnsAddr string, localIP netip.Addr) *http.Transport {
+	t := FleetTransport(2)
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if localIP.IsValid() {
+		dialer.LocalAddr = &net.TCPAddr{IP: localIP.AsSlice()}
+	}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dnsAddr != "" {
+			resolved, err := resolveVia(ctx, dnsAddr, localIP, addr)
+			if err != nil {
+				return nil, err
+			}
+			addr = resolved
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}
+	return t
+}
 
 // FleetTransport is a keep-alive transport for n phones talking to one
 // server at once: n idle connections per host, so a fleet reuses its

@@ -15,6 +15,7 @@ import (
 // FleetConfig is many phones run together.
 type FleetConfig struct {
 	// Phones are run in order as workers free up. A phone without a Client
+	// (nor DNS or LocalIP, which give it a transport of its own)
 	// shares one FleetTransport sized to the concurrency.
 	Phones []Config
 	// Concurrency is how many phones run at once. Default (0): all of them.
@@ -54,7 +55,7 @@ func RunFleet(ctx context.Context, fc FleetConfig) Summary {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				cfg := fc.Phones[i]
-				if cfg.Client == nil {
+				if cfg.Client == nil && cfg.DNS == "" && !cfg.LocalIP.IsValid() {
 					cfg.Client = shared
 				}
 				walks[i] = Run(ctx, cfg)
