@@ -1,0 +1,223 @@
+package appliance
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/r2"
+)
+
+// apiError is an error the admin API answers with its own status.
+type apiError struct {
+	Status int
+	Msg    string
+}
+
+func (e apiError) Error() string { return e.Msg }
+
+func badRequest(format string, a ...any) error {
+	return apiError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
+}
+
+// apiFunc handles one admin API call: it returns the value to send as JSON,
+// or an error that apiHandler maps to a status (the one place that does).
+type apiFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+// apiHandler authenticates the bearer token, runs h and writes its answer.
+func (a *app) apiHandler(h apiFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !tokenEqual(tok, a.token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tanjay"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong admin token"})
+			return
+		}
+		v, err := h(w, r)
+		if err != nil {
+			status := errorStatus(err)
+			if status == http.StatusInternalServerError {
+				a.log.Error("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeJSON(w, status, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+func errorStatus(err error) int {
+	var ae apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae.Status
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, images.ErrNoPending), errors.Is(err, images.ErrNoRestore),
+		errors.Is(err, images.ErrAlreadyCurrent), errors.Is(err, images.ErrZeroVersion):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// decodeJSON reads a small JSON request body.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+// ruleRequest names the rules of an approve, reject or restore.
+type ruleRequest struct {
+	Rule string `json:"rule,omitempty"`
+	All  bool   `json:"all,omitempty"`
+}
+
+type ruleResult struct {
+	Changed []images.Rule `json:"changed"`
+}
+
+var ruleActions = map[string]func(*store.Store, images.RuleKey) (images.Rule, error){
+	"approve": (*store.Store).Approve,
+	"reject":  (*store.Store).Reject,
+	"restore": (*store.Store).Restore,
+}
+
+func (a *app) ruleAction(_ http.ResponseWriter, r *http.Request) (any, error) {
+	action := r.PathValue("action")
+	do, ok := ruleActions[action]
+	if !ok {
+		return nil, apiError{http.StatusNotFound, fmt.Sprintf("no rule action %q (want approve, reject or restore)", action)}
+	}
+	var req ruleRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	var keys []images.RuleKey
+	switch {
+	case req.All && req.Rule != "":
+		return nil, badRequest("name a rule or all, not both")
+	case req.All && action == "restore":
+		return nil, badRequest("restore takes named rules only: a mass downgrade is too easy to do by mistake")
+	case req.All:
+		for _, rule := range a.store.Rules(nil) {
+			if !rule.Pending.IsZero() {
+				keys = append(keys, rule.Key)
+			}
+		}
+	default:
+		k, err := images.ParseRuleKey(req.Rule)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		keys = append(keys, k)
+	}
+	res := ruleResult{Changed: []images.Rule{}}
+	defer a.refreshCatalog()
+	for _, k := range keys {
+		rule, err := do(a.store, k)
+		if err != nil {
+			return nil, err
+		}
+		a.log.Info("rule "+action, "rule", rule.Key.String(), "approved", rule.Approved, "pending", rule.Pending, "restore", rule.Restore)
+		res.Changed = append(res.Changed, rule)
+	}
+	return res, nil
+}
+
+func (a *app) listRules(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return a.store.Rules(nil), nil
+}
+
+func (a *app) listImages(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return a.store.Images(nil), nil
+}
+
+// testDeviceRequest adds a test device by MAC or serial number.
+type testDeviceRequest struct {
+	ID string `json:"id"`
+}
+
+func (a *app) addTestDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var req testDeviceRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	td, err := parseTestDevice(req.ID)
+	if err != nil {
+		return nil, err
+	}
+	td.Added = time.Now()
+	if err := a.store.AddTestDevice(td); err != nil {
+		return nil, err
+	}
+	a.log.Info("test device added", "id", td.ID, "kind", td.Kind)
+	return td, nil
+}
+
+func (a *app) removeTestDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
+	td, err := parseTestDevice(r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.RemoveTestDevice(td.ID); err != nil {
+		return nil, err
+	}
+	a.log.Info("test device removed", "id", td.ID)
+	return td, nil
+}
+
+// parseTestDevice reads a MAC (12 hex digits, with or without - : .
+// separators) or else a serial number.
+func parseTestDevice(id string) (store.TestDevice, error) {
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return store.TestDevice{}, badRequest("a test device needs a MAC address or serial number")
+	}
+	if mac := r2.NormalizeMAC(id); mac != "" {
+		return store.TestDevice{ID: mac, Kind: "mac"}, nil
+	}
+	if strings.ContainsAny(id, " \t\r\n/") {
+		return store.TestDevice{}, badRequest("test device %q: neither a MAC address nor a serial number", id)
+	}
+	return store.TestDevice{ID: id, Kind: "serial"}, nil
+}
+
+// deviceDetail is one phone with its timeline.
+type deviceDetail struct {
+	Device store.Device  `json:"device"`
+	Events []store.Event `json:"events"`
+}
+
+func (a *app) getDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	d, ok := a.store.Device(id)
+	if !ok {
+		if mac := r2.NormalizeMAC(id); mac != "" {
+			d, ok = a.store.Device(mac)
+		}
+	}
+	if !ok {
+		return nil, apiError{http.StatusNotFound, fmt.Sprintf("no device %q", id)}
+	}
+	return deviceDetail{Device: d, Events: a.store.Events(nil, d.ID)}, nil
+}

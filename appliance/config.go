@@ -1,0 +1,174 @@
+package appliance
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/legacy"
+)
+
+// Config is everything `tanjay serve` needs. Every field has a flag of the
+// same name in kebab case, also read from TANJAY_<NAME> in the environment.
+type Config struct {
+	// Data is the data directory holding state/, blobs/, logs/, captures/.
+	// Default /var/lib/tanjay.
+	Data string
+	// HTTPAddr is the phone-facing HTTP listener (check-ins, files, log
+	// uploads). Default ":80".
+	HTTPAddr string
+	// DashboardAddr is the dashboard and admin API listener. Default ":8080".
+	DashboardAddr string
+	// Advertise is host[:port] phones reach the appliance at, used to derive
+	// every URL the operator did not set. Default: the HTTP listener's own
+	// address when it names one, else this machine's first non-loopback IPv4
+	// address, with the listener's port when it is not 80.
+	Advertise string
+	// URLs are the four update-server URLs; each one left empty (the default)
+	// is derived from Advertise. Never empty once Run starts.
+	URLs legacy.URLs
+	// CaptureAll keeps every check-in body under captures/, not only the
+	// ones the parser could not fully identify. Default false.
+	CaptureAll bool
+	// Host names this appliance in the audit log file names. Default: the
+	// machine's host name.
+	Host string
+	// DNS is the DNS responder's configuration (--dns-addr, --domain,
+	// --dns-mode, --dns-upstream); its Advertise and Host come from the
+	// fields above. Default: lab mode on :53 for lab.local.
+	DNS dnsresp.Config
+	// Token is the admin API bearer token. Default: TANJAY_TOKEN, else the
+	// token in <Data>/admin.token, created (mode 0600) at first start.
+	Token string
+}
+
+// DefaultConfig is the configuration with every default filled in.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "tanjay"
+	}
+	return Config{
+		Data:          "/var/lib/tanjay",
+		HTTPAddr:      ":80",
+		DashboardAddr: ":8080",
+		Host:          host,
+		DNS:           dnsresp.DefaultConfig(),
+	}
+}
+
+// dnsOff is the --dns-addr value that turns the DNS responder off, for labs
+// that already run their own DNS.
+const dnsOff = "off"
+
+// dnsEnabled reports whether the DNS responder runs.
+func (c Config) dnsEnabled() bool { return c.DNS.Addr != dnsOff && c.DNS.Addr != "" }
+
+// dnsConfig is the responder's configuration with the appliance's address
+// and host name filled in.
+func (c Config) dnsConfig(advertise string) dnsresp.Config {
+	d := c.DNS
+	host := advertise
+	if h, _, err := net.SplitHostPort(advertise); err == nil {
+		host = h
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() && !d.Advertise.IsValid() {
+		d.Advertise = ip
+	}
+	d.Host = dnsHostLabel(c.Host)
+	return d
+}
+
+// dnsHostLabel is the first label of the host name, lower-cased, when it is
+// a valid DNS label, else the responder's default.
+func dnsHostLabel(host string) string {
+	label, _, _ := strings.Cut(strings.ToLower(host), ".")
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' && i > 0 && i < len(label)-1) {
+			return dnsresp.DefaultHost
+		}
+	}
+	if label == "" || len(label) > 63 {
+		return dnsresp.DefaultHost
+	}
+	return label
+}
+
+// Validate checks the configuration, naming the flag of each bad value.
+func (c Config) Validate() error {
+	if c.Data == "" {
+		return fmt.Errorf("--data: the data directory must be set")
+	}
+	for _, a := range []struct{ flag, v string }{{"--http-addr", c.HTTPAddr}, {"--dashboard-addr", c.DashboardAddr}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return fmt.Errorf("%s %q: want host:port or :port: %w", a.flag, a.v, err)
+		}
+	}
+	// The URLs are derived after the listeners are bound (the port may be
+	// :0); check the given ones now so a bad flag stops start-up.
+	if _, err := legacy.DeriveURLs("placeholder.invalid", "http", c.URLs); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
+	if c.dnsEnabled() {
+		if err := c.dnsConfig("127.0.0.1").Validate(); err != nil {
+			return err
+		}
+	}
+	if c.Advertise != "" {
+		if _, err := legacy.DeriveURLs(c.Advertise, "http", legacy.URLs{}); err != nil {
+			return fmt.Errorf("--advertise %q: %w", c.Advertise, err)
+		}
+	}
+	return nil
+}
+
+// advertiseFor is Advertise, or the default derived from the bound HTTP
+// listener's address.
+func (c Config) advertiseFor(bound net.Addr) string {
+	if c.Advertise != "" {
+		return c.Advertise
+	}
+	host, port := "", "80"
+	if ta, ok := bound.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+		if !ta.IP.IsUnspecified() {
+			host = ta.IP.String()
+		}
+	}
+	if host == "" {
+		host = firstLANAddress()
+	}
+	if port == "80" {
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// firstLANAddress is the first non-loopback IPv4 address of this machine,
+// or 127.0.0.1 when there is none.
+func firstLANAddress() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+// Paths under the data directory.
+func (c Config) stateDir() string   { return filepath.Join(c.Data, "state") }
+func (c Config) blobDir() string    { return filepath.Join(c.Data, "blobs") }
+func (c Config) auditDir() string   { return filepath.Join(c.Data, "logs", "audit") }
+func (c Config) accessDir() string  { return filepath.Join(c.Data, "logs", "access") }
+func (c Config) clientDir() string  { return filepath.Join(c.Data, "logs", "client") }
+func (c Config) captureDir() string { return filepath.Join(c.Data, "captures") }
+func (c Config) tokenPath() string  { return tokenPath(c.Data) }
+
+func tokenPath(data string) string { return filepath.Join(data, "admin.token") }

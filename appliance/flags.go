@@ -1,0 +1,128 @@
+package appliance
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+)
+
+// envPrefix is the prefix of the environment variable every flag is also
+// read from: --http-addr is TANJAY_HTTP_ADDR.
+const envPrefix = "TANJAY_"
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// newFlagSet returns a flag set for one subcommand whose usage prints the
+// synopsis, a description and the flags with their environment variables.
+func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: tanjay %s %s\n\n%s\n", name, synopsis, about)
+		var any bool
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprintf(stderr, "\nflags (each also read from %s<NAME>):\n", envPrefix)
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags applies the environment first and the command line second, so
+// a flag given on the command line wins over its variable.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, serr)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+// serveFlags registers the flags of Config.
+func serveFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Data, "data", c.Data, "data directory (state, firmware blobs, logs, captures)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "phone-facing HTTP listener")
+	fs.StringVar(&c.DashboardAddr, "dashboard-addr", c.DashboardAddr, "dashboard and admin API listener")
+	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "host[:port] phones reach the appliance at (default: the HTTP listener's address, else the first LAN IPv4 address)")
+	fs.StringVar(&c.URLs.InternalDownload, "internal-download-url", c.URLs.InternalDownload, "InternalUpdatesDownloadURL (default http://<advertise>/RequestHandler/ucdevice.upx)")
+	fs.StringVar(&c.URLs.InternalStore, "internal-store-url", c.URLs.InternalStore, "InternalUpdatesStoreURL (default http://<advertise>/DeviceUpdateFiles_Int)")
+	fs.StringVar(&c.URLs.ExternalDownload, "external-download-url", c.URLs.ExternalDownload, "ExternalUpdatesDownloadURL (default http://<advertise>/RequestHandlerExt/ucdevice.upx)")
+	fs.StringVar(&c.URLs.ExternalStore, "external-store-url", c.URLs.ExternalStore, "ExternalUpdatesStoreURL (default http://<advertise>/DeviceUpdateFiles_Ext)")
+	fs.BoolVar(&c.CaptureAll, "capture-all", c.CaptureAll, "keep every check-in body under captures/, not only unidentified ones")
+	fs.StringVar(&c.Host, "host", c.Host, "host name used in audit log file names and answered by DNS (first label)")
+	fs.StringVar(&c.DNS.Addr, "dns-addr", c.DNS.Addr, `DNS responder listener, UDP and TCP ("off" to run none)`)
+	fs.Var(&stringList{list: &c.DNS.Domains}, "domain", "lab domain phones append (DHCP option 15); repeat or comma-separate for several (default lab.local)")
+	fs.Var((*dnsModeFlag)(&c.DNS.Mode), "dns-mode", "lab: every other name answers with the appliance; strict: only the appliance's names; forward: others go to --dns-upstream")
+	fs.StringVar(&c.DNS.Upstream, "dns-upstream", c.DNS.Upstream, "resolver host[:port] for --dns-mode forward")
+}
+
+// stringList is a repeatable, comma-separable flag. The first value given
+// replaces the default.
+type stringList struct {
+	list *[]string
+	set  bool
+}
+
+func (s *stringList) String() string {
+	if s == nil || s.list == nil {
+		return ""
+	}
+	return strings.Join(*s.list, ",")
+}
+
+func (s *stringList) Set(v string) error {
+	if !s.set {
+		*s.list, s.set = nil, true
+	}
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*s.list = append(*s.list, part)
+		}
+	}
+	return nil
+}
+
+// dnsModeFlag accepts the three DNS modes.
+type dnsModeFlag dnsresp.Mode
+
+func (m *dnsModeFlag) String() string { return string(*m) }
+
+func (m *dnsModeFlag) Set(v string) error {
+	switch mode := dnsresp.Mode(v); mode {
+	case dnsresp.ModeLab, dnsresp.ModeStrict, dnsresp.ModeForward:
+		*m = dnsModeFlag(mode)
+		return nil
+	}
+	return fmt.Errorf("want lab, strict or forward")
+}
+
+// clientConfig is what the admin commands need to reach a running appliance.
+type clientConfig struct {
+	Server  string
+	Data    string
+	Token   string
+	Timeout time.Duration
+}
+
+func clientFlags(fs *flag.FlagSet, c *clientConfig) {
+	*c = clientConfig{Server: "http://127.0.0.1:8080", Data: DefaultConfig().Data, Timeout: 10 * time.Minute}
+	fs.StringVar(&c.Server, "server", c.Server, "admin API of the running appliance")
+	fs.StringVar(&c.Data, "data", c.Data, "data directory to read the admin token from")
+	fs.StringVar(&c.Token, "token", c.Token, "admin API token (default: <data>/admin.token)")
+	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "give up on the server after this long")
+}

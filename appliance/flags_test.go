@@ -1,0 +1,115 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/legacy"
+)
+
+func TestServeFlagsAndEnvironment(t *testing.T) {
+	environ := map[string]string{
+		"TANJAY_DATA":               "/srv/tanjay",
+		"TANJAY_HTTP_ADDR":          "10.0.0.1:80", // the command line below wins
+		"TANJAY_EXTERNAL_STORE_URL": "https://updates.example.com/DeviceUpdateFiles_Ext",
+		"TANJAY_CAPTURE_ALL":        "true",
+	}
+	cfg := DefaultConfig()
+	fs := newFlagSet("serve", "", "", &bytes.Buffer{})
+	serveFlags(fs, &cfg)
+	err := parseFlags(fs, []string{"--http-addr", "127.0.0.1:8081", "--advertise", "192.0.2.7", "--host", "lab1",
+		"--domain", "lab.example", "--domain", "corp.example,other.example", "--dns-mode", "strict"},
+		func(k string) string { return environ[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.Data = "/srv/tanjay"
+	want.HTTPAddr = "127.0.0.1:8081"
+	want.Advertise = "192.0.2.7"
+	want.Host = "lab1"
+	want.CaptureAll = true
+	want.URLs = legacy.URLs{ExternalStore: "https://updates.example.com/DeviceUpdateFiles_Ext"}
+	want.DNS.Domains = []string{"lab.example", "corp.example", "other.example"}
+	want.DNS.Mode = dnsresp.ModeStrict
+	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("parsed config (-want +got):\n%s", diff)
+	}
+}
+
+func TestDNSModeFlagRefusesUnknownModes(t *testing.T) {
+	cfg := DefaultConfig()
+	fs := newFlagSet("serve", "", "", &bytes.Buffer{})
+	serveFlags(fs, &cfg)
+	if err := parseFlags(fs, []string{"--dns-mode", "recursive"}, func(string) string { return "" }); err == nil {
+		t.Fatal("--dns-mode recursive accepted")
+	}
+}
+
+func TestDNSHostLabel(t *testing.T) {
+	for in, want := range map[string]string{"Lab1.corp.example": "lab1", "tanjay": "tanjay", "bad_name": "tanjay", "": "tanjay", "-x": "tanjay"} {
+		if got := dnsHostLabel(in); got != want {
+			t.Errorf("dnsHostLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestBadEnvironmentNamesTheVariable(t *testing.T) {
+	cfg := DefaultConfig()
+	fs := newFlagSet("serve", "", "", &bytes.Buffer{})
+	serveFlags(fs, &cfg)
+	err := parseFlags(fs, nil, func(k string) string {
+		if k == "TANJAY_CAPTURE_ALL" {
+			return "maybe"
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), "TANJAY_CAPTURE_ALL") {
+		t.Fatalf("err = %v, want it to name TANJAY_CAPTURE_ALL", err)
+	}
+}
+
+func TestValidateNamesTheFlag(t *testing.T) {
+	tests := []struct {
+		name string
+		mut  func(*Config)
+		want string
+	}{
+		{"relative store URL", func(c *Config) { c.URLs.InternalStore = "/DeviceUpdateFiles_Int" }, "--internal-store-url"},
+		{"ftp download URL", func(c *Config) { c.URLs.ExternalDownload = "ftp://x/ucdevice.upx" }, "--external-download-url"},
+		{"URL without host", func(c *Config) { c.URLs.InternalDownload = "http:///x" }, "--internal-download-url"},
+		{"bad listener", func(c *Config) { c.HTTPAddr = "80" }, "--http-addr"},
+		{"bad advertise", func(c *Config) { c.Advertise = "http://x/" }, "--advertise"},
+		{"no data", func(c *Config) { c.Data = "" }, "--data"},
+		{"forward without upstream", func(c *Config) { c.DNS.Mode = dnsresp.ModeForward }, "--dns-upstream"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.mut(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	for name := range commands {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{name, "--help"}, env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }})
+		if code != 0 || !strings.Contains(errb.String(), "usage: tanjay "+name) {
+			t.Errorf("tanjay %s --help: exit %d, output %q", name, code, errb.String())
+		}
+	}
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"frobnicate"}, env{stdout: &errb, stderr: &errb, getenv: func(string) string { return "" }}); code != 2 {
+		t.Errorf("unknown command exit code %d, want 2", code)
+	}
+}

@@ -1,0 +1,109 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/r2/phone"
+)
+
+// phoneFlags are the simulator's settings on the command line.
+type phoneFlags struct {
+	server, devicePath, mac, serial, version string
+	count, concurrency, rounds, maxHops      int
+	installDelay, fetchDelay                 time.Duration
+	cutAt                                    float64
+	quiet                                    bool
+}
+
+// listWalksUpTo is the fleet size up to which every walk is printed.
+const listWalksUpTo = 30
+
+func runPhone(ctx context.Context, e env, args []string) error {
+	cmd := commands["phone"]
+	fs := newFlagSet("phone", cmd.synopsis, cmd.about, e.stderr)
+	var f phoneFlags
+	fs.StringVar(&f.server, "server", "http://127.0.0.1", "base URL of the update service")
+	fs.StringVar(&f.devicePath, "device-path", "UCPhone/Polycom/CX700/A/ENU", "the phone's DeviceType/Vendor/Model/Revision/Locale")
+	fs.StringVar(&f.mac, "mac", "", "MAC address (default: a made-up one; with --count, the first of a sequence)")
+	fs.StringVar(&f.serial, "serial", "", "serial number (default: derived from the MAC)")
+	fs.StringVar(&f.version, "version", "0.0.0.0", "CPE version the phone starts on (0.0.0.0: a beta phone that cannot name its image)")
+	fs.IntVar(&f.count, "count", 1, "number of phones (a fleet, run concurrently)")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "phones running at once (default: all)")
+	fs.IntVar(&f.rounds, "rounds", 0, "check-ins each phone makes after its walk ends (load generation)")
+	fs.IntVar(&f.maxHops, "max-hops", phone.DefaultMaxHops, "updates one walk may install before it counts as a loop")
+	fs.DurationVar(&f.installDelay, "install-delay", 0, "time an install takes")
+	fs.DurationVar(&f.fetchDelay, "fetch-delay", 0, "wait between an offer and the download")
+	fs.Float64Var(&f.cutAt, "cut-at", 0, "cut each first download off at this fraction (0..1) and resume it with a Range request")
+	fs.BoolVar(&f.quiet, "quiet", false, "print only the fleet summary")
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("phone takes no arguments, got %q", fs.Args())
+	}
+	phones, err := f.configs()
+	if err != nil {
+		return err
+	}
+	sum := phone.RunFleet(ctx, phone.FleetConfig{Phones: phones, Concurrency: f.concurrency})
+	if !f.quiet && (len(sum.Walks) <= listWalksUpTo || sum.Failed > 0) {
+		for _, w := range sum.Walks {
+			if len(sum.Walks) <= listWalksUpTo || w.Err != nil {
+				fmt.Fprintln(e.stdout, w)
+			}
+		}
+	}
+	if f.count > 1 || f.quiet {
+		fmt.Fprintln(e.stdout, sum)
+	}
+	if sum.Failed > 0 {
+		return fmt.Errorf("%d of %d phones failed", sum.Failed, sum.Phones)
+	}
+	return nil
+}
+
+func (f phoneFlags) configs() ([]phone.Config, error) {
+	p, err := images.ParseDevicePath(f.devicePath)
+	if err != nil || p.IsInterim() {
+		return nil, usagef("--device-path %q: want DeviceType/Vendor/Model/Revision/Locale", f.devicePath)
+	}
+	v, err := images.ParseVersion(f.version)
+	if err != nil {
+		return nil, usagef("--version: %v", err)
+	}
+	if f.count < 1 {
+		return nil, usagef("--count %d: want at least 1", f.count)
+	}
+	if f.cutAt < 0 || f.cutAt >= 1 {
+		return nil, usagef("--cut-at %g: want a fraction between 0 and 1", f.cutAt)
+	}
+	out := make([]phone.Config, f.count)
+	for i := range out {
+		id := phone.Identity{DeviceType: p.DeviceType, Vendor: p.Vendor, Model: p.Model, Revision: p.Revision, Locale: p.Locale,
+			MAC: phone.NewMAC(i), Serial: f.serial}
+		if f.mac != "" && i == 0 {
+			id.MAC = f.mac
+		}
+		if id.Serial == "" || f.count > 1 {
+			id.Serial = serialFor(id.MAC)
+		}
+		out[i] = phone.Config{Server: f.server, Identity: id, Version: v, InstallDelay: f.installDelay, FetchDelay: f.fetchDelay,
+			CutAt: f.cutAt, MaxHops: f.maxHops, Rounds: f.rounds}
+		if err := out[i].Validate(); err != nil {
+			return nil, usagef("%v", err)
+		}
+	}
+	return out, nil
+}
+
+// serialFor makes a stable serial number from a MAC, for simulated phones.
+func serialFor(mac string) string {
+	var n uint64
+	for _, c := range mac {
+		n = n*31 + uint64(c)
+	}
+	return fmt.Sprintf("SIM%010d", n%1e10)
+}

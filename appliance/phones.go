@@ -1,0 +1,154 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"path"
+	"strings"
+
+	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/legacy"
+	"github.com/tanjay-lab/tanjay/r2"
+)
+
+// checkinPlanner adapts legacy's planner to r2.Planner: it decides per
+// reported module, with the catalog snapshot and the test-device list.
+type checkinPlanner struct{ a *app }
+
+// unknownCPE stands in for a phone that reports no module at all: it is
+// planned like a beta phone reporting cpe.nbt 0.0.0.0.
+var unknownCPE = []r2.Module{{FileName: "cpe.nbt"}}
+
+func (p checkinPlanner) PlanNextHop(_ context.Context, req *r2.Request, _ string) (r2.Offer, error) {
+	cat := p.a.catalog.Load()
+	path := req.DevicePath()
+	offer := r2.Offer{
+		LangList: cat.LangList(path),
+		IsTest:   p.a.store.IsTestDevice(req.MAC, req.Serial),
+	}
+	modules := req.Modules
+	if len(modules) == 0 {
+		modules = unknownCPE
+	}
+	for i, m := range modules {
+		ph := legacy.Phone{Path: path, UpdateType: m.UpdateType(), Current: m.Version, IsTest: offer.IsTest}
+		plan := legacy.PlanNextHop(cat, ph)
+		if i == 0 || ph.UpdateType == images.DefaultUpdateType {
+			offer.Target, offer.Path, offer.Reason = plan.Target, plan.Path(), plan.Reason
+			offer.Interim = cat.IsInterim(path, ph.UpdateType, ph.Current)
+		}
+		next, ok := plan.Next()
+		if !ok {
+			continue
+		}
+		offer.Updates = append(offer.Updates, p.a.offered(next))
+	}
+	return offer, nil
+}
+
+// offered describes an image as the check-in response offers it.
+func (a *app) offered(im images.Image) r2.OfferedUpdate {
+	in, ext := a.urls.BaseURLs(im)
+	u := r2.OfferedUpdate{
+		UpdateType: im.Key.UpdateType, Version: im.Version,
+		BaseURL: in, ExternalBaseURL: ext, TimeStamp: im.ImportedAt,
+	}
+	if f, ok := im.ImageFile(); ok {
+		u.ImageFile = f.Name
+	}
+	if f, ok := im.SignatureFile(); ok {
+		u.SignatureFile = f.Name
+	}
+	return u
+}
+
+// firmwareFiles serves the files of imported images at the paths offered
+// URLs name: <DevicePath>/<Version>/<UpdateType>/<File>.
+type firmwareFiles struct{ a *app }
+
+func (f firmwareFiles) OpenFile(p string) (r2.File, error) {
+	dir, name := path.Split(strings.Trim(p, "/"))
+	im, ok := f.a.store.ImageByDir(strings.TrimSuffix(dir, "/"))
+	if !ok {
+		return r2.File{}, r2.ErrNoFile
+	}
+	file, ok := im.File(name)
+	if !ok {
+		return r2.File{}, r2.ErrNoFile
+	}
+	content, err := f.a.blobs.Open(file.SHA256)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r2.File{}, r2.ErrNoFile
+	}
+	if err != nil {
+		return r2.File{}, err
+	}
+	return r2.File{Name: file.Name, ModTime: im.ImportedAt, Size: file.Size, Content: content}, nil
+}
+
+// storeObserver records what phones do as events on their timelines.
+type storeObserver struct{ a *app }
+
+func (o storeObserver) CheckedIn(c r2.CheckIn) {
+	req := c.Request
+	ev := store.Event{
+		Time: c.At, Kind: store.EventCheckIn, IP: c.ClientIP,
+		MAC: req.MAC, Serial: req.Serial, DevicePath: req.DevicePath(),
+		Target: c.Offer.Target, Path: c.Offer.Path, Interim: c.Offer.Interim, IsTest: c.Offer.IsTest,
+		Detail: c.Offer.Reason,
+	}
+	if cpe, ok := cpeModule(req.Modules); ok {
+		ev.Reported = cpe.Version
+	}
+	if len(c.Offer.Updates) > 0 {
+		ev.Offered = c.Offer.Updates[0].Version
+		ev.File = c.Offer.Updates[0].ImageFile
+	}
+	if c.Captured != "" {
+		ev.Detail = strings.TrimSpace(ev.Detail + " (body kept as " + path.Base(c.Captured) + ")")
+	}
+	o.a.store.Observe(ev)
+}
+
+func (o storeObserver) Downloaded(d r2.Download) {
+	o.a.store.Observe(store.Event{
+		Time: d.At, Kind: store.EventDownload, IP: d.ClientIP,
+		File: d.File, Offset: d.Offset, Bytes: d.Sent, Total: d.Total,
+		Complete: d.Done && d.Err == "" && d.Offset+d.Sent >= d.Total,
+		Detail:   d.Err,
+	})
+}
+
+func (o storeObserver) Uploaded(u r2.Upload) {
+	o.a.store.Observe(store.Event{
+		Time: u.At, Kind: store.EventUpload, IP: u.ClientIP,
+		File: path.Base(u.Stored), Bytes: u.Size, Detail: u.Path,
+	})
+}
+
+// cpeModule is the module of the phone's main image, or the first one.
+func cpeModule(ms []r2.Module) (r2.Module, bool) {
+	for _, m := range ms {
+		if m.UpdateType() == images.DefaultUpdateType {
+			return m, true
+		}
+	}
+	if len(ms) > 0 {
+		return ms[0], true
+	}
+	return r2.Module{}, false
+}
+
+// dnsObserver puts the DNS queries phones make on their timelines (the
+// responder already coalesces repeats).
+type dnsObserver struct{ a *app }
+
+func (o dnsObserver) Queried(q dnsresp.Query) {
+	o.a.store.Observe(store.Event{
+		Time: q.At, Kind: store.EventDNS, IP: q.ClientIP.String(),
+		Detail: q.Type + " " + q.Name + " → " + q.Rcode,
+	})
+}

@@ -1,0 +1,57 @@
+package appliance
+
+import (
+	"net/http"
+
+	"github.com/tanjay-lab/tanjay/r2"
+)
+
+// phoneRoutes is the phone-facing listener's handler: r2 routes by the paths
+// phones use (check-ins, firmware files, log uploads), planned by legacy and
+// recorded in the store.
+func (a *app) phoneRoutes(audit *r2.AuditLog) http.Handler {
+	return r2.NewHandler(r2.Config{
+		Planner:    checkinPlanner{a},
+		Files:      firmwareFiles{a},
+		Observer:   storeObserver{a},
+		Audit:      audit,
+		CaptureDir: a.cfg.captureDir(),
+		CaptureAll: a.cfg.CaptureAll,
+		UploadDir:  a.cfg.clientDir(),
+		Logger:     a.log,
+	})
+}
+
+// dashboardRoutes is the one route table of the dashboard listener: the
+// status page, health, and the admin API under /api/v1/. The phone-facing
+// listener is r2's handler as a whole (it routes by the paths phones use).
+func (a *app) dashboardRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.statusPage)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	api := func(pattern string, h apiFunc) { mux.Handle(pattern, a.apiHandler(h)) }
+	api("GET /api/v1/rules", a.listRules)
+	api("POST /api/v1/rules/{action}", a.ruleAction)
+	api("GET /api/v1/images", a.listImages)
+	api("POST /api/v1/images", a.importImage)
+	api("GET /api/v1/testdevices", func(http.ResponseWriter, *http.Request) (any, error) { return a.store.TestDevices(nil), nil })
+	api("POST /api/v1/testdevices", a.addTestDevice)
+	api("DELETE /api/v1/testdevices/{id}", a.removeTestDevice)
+	api("GET /api/v1/devices", func(http.ResponseWriter, *http.Request) (any, error) { return a.store.Devices(nil), nil })
+	api("GET /api/v1/devices/{id}", a.getDevice)
+	api("GET /api/v1/settings", a.settings)
+	return mux
+}
+
+// settingsView is what the appliance runs with.
+type settingsView struct {
+	Version   string `json:"version"`
+	Data      string `json:"data"`
+	HTTPAddr  string `json:"http_addr"`
+	Dashboard string `json:"dashboard_addr"`
+	URLs      any    `json:"urls"`
+}
+
+func (a *app) settings(http.ResponseWriter, *http.Request) (any, error) {
+	return settingsView{Version: Version, Data: a.cfg.Data, HTTPAddr: a.cfg.HTTPAddr, Dashboard: a.cfg.DashboardAddr, URLs: a.urls}, nil
+}

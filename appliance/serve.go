@@ -1,0 +1,152 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/appliance/web"
+	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/legacy"
+	"github.com/tanjay-lab/tanjay/r2"
+)
+
+// shutdownTimeout bounds the graceful shutdown; it runs on a fresh context
+// because the serving context is already done by then.
+const shutdownTimeout = 10 * time.Second
+
+// Addrs is where a running appliance listens, reported once every listener
+// is bound.
+type Addrs struct {
+	HTTP      string      `json:"http"`
+	Dashboard string      `json:"dashboard"`
+	DNS       string      `json:"dns,omitempty"` // empty when the responder is off
+	Advertise string      `json:"advertise"`
+	URLs      legacy.URLs `json:"urls"`
+}
+
+// app is the running appliance: what the handlers share.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	blobs   *images.BlobStore
+	urls    legacy.URLs
+	token   string
+	started time.Time
+	catalog atomic.Pointer[legacy.Catalog]
+}
+
+// refreshCatalog rebuilds the planner's snapshot; called at start and after
+// every operator change.
+func (a *app) refreshCatalog() {
+	a.catalog.Store(legacy.NewCatalog(a.store.Rules(nil), a.store.Images(nil)))
+}
+
+// Run serves the appliance until ctx ends. It binds every listener before
+// serving anything and fails fast; ready, when non-nil, is called once with
+// the bound addresses.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	for _, dir := range []string{cfg.Data, cfg.captureDir(), cfg.clientDir()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+	}
+	st, err := store.Open(cfg.stateDir(), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a := &app{cfg: cfg, log: log, store: st, started: time.Now()}
+	if a.blobs, err = images.OpenBlobStore(cfg.blobDir()); err != nil {
+		return err
+	}
+	if a.token, err = loadOrCreateToken(cfg.tokenPath(), cfg.Token); err != nil {
+		return err
+	}
+	audit, err := r2.OpenAuditLog(cfg.auditDir(), cfg.Host, time.Now)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
+	access, err := web.OpenAccessLog(cfg.accessDir(), "tanjay "+Version)
+	if err != nil {
+		return err
+	}
+	defer access.Close()
+
+	phoneLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	defer phoneLn.Close()
+	dashLn, err := net.Listen("tcp", cfg.DashboardAddr)
+	if err != nil {
+		return fmt.Errorf("--dashboard-addr: %w", err)
+	}
+	defer dashLn.Close()
+
+	advertise := cfg.advertiseFor(phoneLn.Addr())
+	if a.urls, err = legacy.DeriveURLs(advertise, "http", cfg.URLs); err != nil {
+		return fmt.Errorf("--advertise: %w", err)
+	}
+	var dnsSrv *dnsresp.Server
+	if cfg.dnsEnabled() {
+		if dnsSrv, err = dnsresp.New(cfg.dnsConfig(advertise), dnsObserver{a}, log); err != nil {
+			return err
+		}
+		if err := dnsSrv.Listen(); err != nil {
+			return fmt.Errorf("--dns-addr: %w", err)
+		}
+		defer dnsSrv.Close()
+	}
+	a.refreshCatalog()
+
+	phones := access.Middleware(a.phoneRoutes(audit))
+	servers := []struct {
+		name string
+		srv  *http.Server
+		ln   net.Listener
+	}{
+		{"phones", web.NewServer(phones, ctx, log), phoneLn},
+		{"dashboard", web.NewServer(a.dashboardRoutes(), ctx, log), dashLn},
+	}
+	bound := Addrs{HTTP: phoneLn.Addr().String(), Dashboard: dashLn.Addr().String(), Advertise: advertise, URLs: a.urls}
+	g, gctx := errgroup.WithContext(ctx)
+	if dnsSrv != nil {
+		udp, _ := dnsSrv.Addr()
+		bound.DNS = udp.String()
+		g.Go(func() error { return dnsSrv.Serve(gctx) })
+	}
+	if ready != nil {
+		ready(bound)
+	}
+	for _, s := range servers {
+		g.Go(func() error {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s listener: %w", s.name, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			return s.srv.Shutdown(sctx)
+		})
+	}
+	return g.Wait()
+}

@@ -1,0 +1,41 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+)
+
+// serveInfoFile is written in the data directory once the listeners are
+// bound: where this appliance listens (tests and scripts read it when they
+// asked for port 0).
+const serveInfoFile = "serve.json"
+
+func runServe(ctx context.Context, e env, args []string) error {
+	cfg := DefaultConfig()
+	fs := newFlagSet("serve", commands["serve"].synopsis, commands["serve"].about, e.stderr)
+	serveFlags(fs, &cfg)
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg.Token = e.getenv("TANJAY_TOKEN")
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	return Run(ctx, cfg, log, func(a Addrs) {
+		dns := "off"
+		if a.DNS != "" {
+			dns = fmt.Sprintf("%s (%s mode; ucupdates-r2 and ucupdates under %s)", a.DNS, cfg.DNS.Mode, strings.Join(cfg.DNS.Domains, ", "))
+		}
+		fmt.Fprintf(e.stdout, "tanjay %s serving\n  phones:    http://%s (advertised as %s)\n  dashboard: http://%s\n  dns:       %s\n  check-ins: %s\n  files:     %s\n  data:      %s\n",
+			Version, a.HTTP, a.Advertise, a.Dashboard, dns, a.URLs.InternalDownload, a.URLs.InternalStore, cfg.Data)
+		b, _ := json.MarshalIndent(a, "", "  ")
+		if err := writeFileAtomic(filepath.Join(cfg.Data, serveInfoFile), append(b, '\n'), 0o644); err != nil {
+			log.Warn("could not record the listen addresses", "err", err)
+		}
+	})
+}

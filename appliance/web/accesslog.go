@@ -1,0 +1,239 @@
+package web
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// AccessFields is the #Fields line: the W3C extended format with the field
+// names IIS uses, as PROTOCOL.md §5 lists them.
+const AccessFields = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken"
+
+// AccessLog writes one W3C extended line per request into u_ex<yymmdd>.log
+// (the IIS file name, one file per UTC day; W3C times are UTC). Lines are
+// buffered and flushed every second and on Close.
+type AccessLog struct {
+	dir      string
+	software string
+	mu       sync.Mutex
+	day      string
+	f        *os.File
+	w        *bufio.Writer
+	buf      []byte
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// OpenAccessLog starts an access log in dir; software names the writer in
+// the #Software header.
+func OpenAccessLog(dir, software string) (*AccessLog, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	l := &AccessLog{dir: dir, software: software, stop: make(chan struct{}), done: make(chan struct{})}
+	go l.flushLoop()
+	return l, nil
+}
+
+func (l *AccessLog) flushLoop() {
+	defer close(l.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.Flush()
+		}
+	}
+}
+
+// Flush writes buffered lines to the file.
+func (l *AccessLog) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil {
+		return nil
+	}
+	return l.w.Flush()
+}
+
+// Close flushes and closes the file.
+func (l *AccessLog) Close() error {
+	select {
+	case <-l.stop:
+		return nil
+	default:
+	}
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.w.Flush()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f, l.w = nil, nil
+	return err
+}
+
+// Entry is one request as the access log records it.
+type Entry struct {
+	Time      time.Time // when the request ended
+	ServerIP  string
+	Method    string
+	URIStem   string
+	URIQuery  string
+	Port      string
+	Username  string
+	ClientIP  string
+	UserAgent string
+	Status    int
+	Taken     time.Duration
+}
+
+// Write appends one line.
+func (l *AccessLog) Write(e Entry) error {
+	t := e.Time.UTC()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.rotate(t); err != nil {
+		return err
+	}
+	b := l.buf[:0]
+	b = t.AppendFormat(b, "2006-01-02 15:04:05")
+	b = appendField(b, e.ServerIP)
+	b = appendField(b, e.Method)
+	b = appendField(b, e.URIStem)
+	b = appendField(b, e.URIQuery)
+	b = appendField(b, e.Port)
+	b = appendField(b, e.Username)
+	b = appendField(b, e.ClientIP)
+	b = appendField(b, e.UserAgent)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, " 0 0 "...) // sc-substatus, sc-win32-status: IIS-only detail
+	b = strconv.AppendInt(b, e.Taken.Milliseconds(), 10)
+	b = append(b, "\r\n"...)
+	l.buf = b
+	_, err := l.w.Write(b)
+	return err
+}
+
+// appendField appends a space and the field as W3C writes it: "-" when
+// empty, spaces as "+" (IIS does this for the User-Agent), other control
+// characters dropped so one request is one line.
+func appendField(b []byte, s string) []byte {
+	b = append(b, ' ')
+	if s == "" {
+		return append(b, '-')
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ':
+			b = append(b, '+')
+		case c < 0x20 || c == 0x7f:
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// rotate opens the day's file, writing the W3C directives when it is new.
+func (l *AccessLog) rotate(t time.Time) error {
+	day := t.Format("060102")
+	if day == l.day && l.f != nil {
+		return nil
+	}
+	if l.f != nil {
+		l.w.Flush()
+		l.f.Close()
+		l.f, l.w = nil, nil
+	}
+	name := filepath.Join(l.dir, "u_ex"+day+".log")
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("access log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("access log: %w", err)
+	}
+	l.f, l.w, l.day = f, bufio.NewWriterSize(f, 64<<10), day
+	if st.Size() == 0 {
+		fmt.Fprintf(l.w, "#Software: %s\r\n#Version: 1.0\r\n#Date: %s\r\n#Fields: %s\r\n",
+			l.software, t.Format("2006-01-02 15:04:05"), AccessFields)
+	}
+	return nil
+}
+
+// Middleware logs every request h serves.
+func (l *AccessLog) Middleware(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		e := Entry{
+			Method: r.Method, URIStem: r.URL.EscapedPath(), URIQuery: r.URL.RawQuery,
+			UserAgent: r.UserAgent(), Status: sw.status,
+		}
+		e.Time = time.Now()
+		e.Taken = e.Time.Sub(start)
+		e.ClientIP, _, _ = net.SplitHostPort(r.RemoteAddr)
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			e.ServerIP, e.Port, _ = net.SplitHostPort(a.String())
+		}
+		if u, _, ok := r.BasicAuth(); ok {
+			e.Username = u
+		}
+		l.Write(e)
+	})
+}
+
+// statusWriter remembers the status code. It forwards ReadFrom so file
+// downloads keep the kernel's sendfile path.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom lets io.Copy reach the connection's ReadFrom (sendfile).
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.wrote = true
+	return io.Copy(w.ResponseWriter, r)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
