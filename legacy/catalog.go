@@ -11,19 +11,32 @@ import (
 // reads. The appliance builds a new one after every operator change, so a
 // check-in plans with map lookups and no locks.
 type Catalog struct {
-	rules  map[string]images.Rule  // by RuleKey.ID()
-	images map[string]images.Image // by Image.ID()
-	langs  map[string][]string     // model (device path without locale, folded) → locales
+	// Rules and images by their exact key (phones report names in the case
+	// the firmware was imported with: no allocation on the hot path), and
+	// by the case-folded ID as a fallback.
+	exactRules  map[images.RuleKey]images.Rule
+	rules       map[string]images.Rule // by RuleKey.ID()
+	exactImages map[imageKey]images.Image
+	images      map[string]images.Image // by Image.ID()
+	langs       map[string][]string     // model (device path without locale, folded) → locales
+}
+
+type imageKey struct {
+	key     images.RuleKey
+	version images.Version
 }
 
 // NewCatalog indexes rules and images.
 func NewCatalog(rules []images.Rule, imgs []images.Image) *Catalog {
 	c := &Catalog{
-		rules:  make(map[string]images.Rule, len(rules)),
-		images: make(map[string]images.Image, len(imgs)),
-		langs:  make(map[string][]string),
+		exactRules:  make(map[images.RuleKey]images.Rule, len(rules)),
+		rules:       make(map[string]images.Rule, len(rules)),
+		exactImages: make(map[imageKey]images.Image, len(imgs)),
+		images:      make(map[string]images.Image, len(imgs)),
+		langs:       make(map[string][]string),
 	}
 	for _, r := range rules {
+		c.exactRules[r.Key] = r
 		c.rules[r.Key.ID()] = r
 		if r.Key.IsInterim() || r.Approved.IsZero() && r.Pending.IsZero() {
 			continue
@@ -37,6 +50,7 @@ func NewCatalog(rules []images.Rule, imgs []images.Image) *Catalog {
 		sort.Strings(l)
 	}
 	for _, im := range imgs {
+		c.exactImages[imageKey{im.Key, im.Version}] = im
 		c.images[im.ID()] = im
 	}
 	return c
@@ -44,12 +58,18 @@ func NewCatalog(rules []images.Rule, imgs []images.Image) *Catalog {
 
 // Rule returns the rule with that key (case-insensitive).
 func (c *Catalog) Rule(key images.RuleKey) (images.Rule, bool) {
+	if r, ok := c.exactRules[key]; ok {
+		return r, true
+	}
 	r, ok := c.rules[key.ID()]
 	return r, ok
 }
 
 // Image returns the image of that rule and version.
 func (c *Catalog) Image(key images.RuleKey, v images.Version) (images.Image, bool) {
+	if im, ok := c.exactImages[imageKey{key, v}]; ok {
+		return im, true
+	}
 	im, ok := c.images[images.Image{Key: key, Version: v}.ID()]
 	return im, ok
 }
