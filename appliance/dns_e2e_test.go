@@ -2,12 +2,16 @@ package appliance
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/miekg/dns"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/r2/phone"
 )
@@ -52,5 +56,36 @@ func TestPhoneFindsApplianceByDNS(t *testing.T) {
 	}
 	if want := "A ucupdates-r2.lab.test → NOERROR"; d.Events[0].Detail != want {
 		t.Errorf("DNS event detail %q, want %q", d.Events[0].Detail, want)
+	}
+}
+
+// TestMetrics: /metrics on the dashboard listener counts DNS queries by
+// name class and rcode, check-ins and phones by stage.
+func TestMetrics(t *testing.T) {
+	ta := startApp(t, nil)
+	c := &dns.Client{Net: "udp"}
+	for _, name := range []string{"ucupdates-r2.lab.local.", "ucupdates-r2.lab.local.", "old-pool.corp.example."} {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		if _, _, err := c.Exchange(q, ta.DNS); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkIn(t, ta.HTTP, "CX700", "00049F0000E1", "", "0.0.0.0")
+	resp, err := http.Get("http://" + ta.Dashboard + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`tanjay_dns_queries_total{class="appliance",rcode="NOERROR"} 2`,
+		`tanjay_dns_queries_total{class="other",rcode="NOERROR"} 1`,
+		`tanjay_checkins_total 1`,
+		`tanjay_phones{stage="checked-in"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

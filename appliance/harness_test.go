@@ -30,7 +30,7 @@ type testApp struct {
 	stop func()
 }
 
-func startApp(t *testing.T, mut func(*Config)) *testApp {
+func startApp(t testing.TB, mut func(*Config)) *testApp {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Data, cfg.HTTPAddr, cfg.DashboardAddr, cfg.Host = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "testhost"
@@ -65,7 +65,7 @@ func startApp(t *testing.T, mut func(*Config)) *testApp {
 }
 
 // importBytes imports an image through the admin API.
-func (ta *testApp) importBytes(t *testing.T, devicePath, version string, interim bool, content []byte) importResult {
+func (ta *testApp) importBytes(t testing.TB, devicePath, version string, interim bool, content []byte) importResult {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -81,7 +81,7 @@ func (ta *testApp) importBytes(t *testing.T, devicePath, version string, interim
 	return res
 }
 
-func (ta *testApp) ruleAction(t *testing.T, action, rule string) error {
+func (ta *testApp) ruleAction(t testing.TB, action, rule string) error {
 	t.Helper()
 	return ta.api.postJSON(context.Background(), "/api/v1/rules/"+action, ruleRequest{Rule: rule}, nil)
 }

@@ -103,7 +103,9 @@ func (o storeObserver) CheckedIn(c r2.CheckIn) {
 	if cpe, ok := cpeModule(req.Modules); ok {
 		ev.Reported = cpe.Version
 	}
+	o.a.counters.checkins.Add(1)
 	if len(c.Offer.Updates) > 0 {
+		o.a.counters.offers.Add(1)
 		ev.Offered = c.Offer.Updates[0].Version
 		ev.File = c.Offer.Updates[0].ImageFile
 	}
@@ -114,6 +116,9 @@ func (o storeObserver) CheckedIn(c r2.CheckIn) {
 }
 
 func (o storeObserver) Downloaded(d r2.Download) {
+	if d.Done {
+		o.a.counters.downloadBytes.Add(uint64(d.Sent))
+	}
 	o.a.store.Observe(store.Event{
 		Time: d.At, Kind: store.EventDownload, IP: d.ClientIP,
 		File: d.File, Offset: d.Offset, Bytes: d.Sent, Total: d.Total,
@@ -123,6 +128,7 @@ func (o storeObserver) Downloaded(d r2.Download) {
 }
 
 func (o storeObserver) Uploaded(u r2.Upload) {
+	o.a.counters.uploads.Add(1)
 	o.a.store.Observe(store.Event{
 		Time: u.At, Kind: store.EventUpload, IP: u.ClientIP,
 		File: path.Base(u.Stored), Bytes: u.Size, Detail: u.Path,

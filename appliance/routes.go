@@ -23,12 +23,15 @@ func (a *app) phoneRoutes(audit *r2.AuditLog) http.Handler {
 }
 
 // dashboardRoutes is the one route table of the dashboard listener: the
-// status page, health, and the admin API under /api/v1/. The phone-facing
+// status page, health, Prometheus metrics, and the admin API under /api/v1/. The phone-facing
 // listener is r2's handler as a whole (it routes by the paths phones use).
 func (a *app) dashboardRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.statusPage)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	if a.metrics != nil {
+		mux.Handle("GET /metrics", a.metrics)
+	}
 	api := func(pattern string, h apiFunc) { mux.Handle(pattern, a.apiHandler(h)) }
 	api("GET /api/v1/rules", a.listRules)
 	api("POST /api/v1/rules/{action}", a.ruleAction)

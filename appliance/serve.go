@@ -45,6 +45,10 @@ type app struct {
 	token   string
 	started time.Time
 	catalog atomic.Pointer[legacy.Catalog]
+	// counters feed /metrics; metrics is set once the DNS responder is
+	// known.
+	counters counters
+	metrics  http.Handler
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -114,6 +118,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 		defer dnsSrv.Close()
 	}
 	a.refreshCatalog()
+	var counts dnsCounts
+	if dnsSrv != nil {
+		counts = dnsSrv
+	}
+	a.metrics = metricsHandler(newMetricsCollector(a, counts))
 
 	phones := access.Middleware(a.phoneRoutes(audit))
 	servers := []struct {
