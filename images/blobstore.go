@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // BlobStore keeps files content-addressed by SHA-256 under one directory
@@ -47,12 +48,13 @@ func (b *BlobStore) Open(sum string) (*os.File, error) {
 	return os.Open(b.Path(sum))
 }
 
-// Put copies r into the store and returns its SHA-256 and size. A blob that
-// is already there is not written again.
-func (b *BlobStore) Put(r io.Reader) (sum string, size int64, err error) {
-	tmp, err := os.CreateTemp(b.dir, ".put-*")
+// Put copies r into the store and returns its SHA-256 and size, and whether
+// this call created the blob. A blob that is already there is not written
+// again.
+func (b *BlobStore) Put(r io.Reader) (sum string, size int64, created bool, err error) {
+	tmp, err := os.CreateTemp(b.dir, tempPrefix+"*")
 	if err != nil {
-		return "", 0, fmt.Errorf("blob store: %w", err)
+		return "", 0, false, fmt.Errorf("blob store: %w", err)
 	}
 	defer func() {
 		if tmp != nil {
@@ -63,27 +65,66 @@ func (b *BlobStore) Put(r io.Reader) (sum string, size int64, err error) {
 	h := sha256.New()
 	size, err = io.Copy(io.MultiWriter(tmp, h), r)
 	if err != nil {
-		return "", 0, fmt.Errorf("blob store: writing: %w", err)
+		return "", 0, false, fmt.Errorf("blob store: writing: %w", err)
 	}
 	sum = hex.EncodeToString(h.Sum(nil))
 	final := b.Path(sum)
 	if _, err := os.Stat(final); err == nil {
-		return sum, size, nil // dedupe: the temp file is removed by the defer
+		return sum, size, false, nil // dedupe: the temp file is removed by the defer
 	}
 	if err := tmp.Sync(); err != nil {
-		return "", 0, fmt.Errorf("blob store: fsync: %w", err)
+		return "", 0, false, fmt.Errorf("blob store: fsync: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", 0, fmt.Errorf("blob store: %w", err)
+		return "", 0, false, fmt.Errorf("blob store: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return "", 0, fmt.Errorf("blob store: %w", err)
+		return "", 0, false, fmt.Errorf("blob store: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
-		return "", 0, fmt.Errorf("blob store: %w", err)
+		return "", 0, false, fmt.Errorf("blob store: %w", err)
 	}
 	tmp = nil
-	return sum, size, syncDir(filepath.Dir(final))
+	return sum, size, true, syncDir(filepath.Dir(final))
+}
+
+// tempPrefix starts the names of blobs being written.
+const tempPrefix = ".put-"
+
+// Remove deletes a blob; a missing one is not an error.
+func (b *BlobStore) Remove(sum string) error {
+	if !isHexSum(sum) {
+		return fmt.Errorf("blob %q: not a SHA-256", sum)
+	}
+	if err := os.Remove(b.Path(sum)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	return nil
+}
+
+// Sweep removes what an interrupted import left: temp files of unfinished
+// writes, and blobs for which keep returns false (written by an import that
+// never landed). Call it only while no import runs, e.g. at start under the
+// data directory's lock. It returns how many files it removed.
+func (b *BlobStore) Sweep(keep func(sum string) bool) (int, error) {
+	var removed int
+	err := filepath.WalkDir(b.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		name := d.Name()
+		if strings.HasPrefix(name, tempPrefix) || isHexSum(name) && !keep(name) {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			removed++
+		}
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("blob store: sweep: %w", err)
+	}
+	return removed, nil
 }
 
 func syncDir(dir string) error {

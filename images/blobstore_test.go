@@ -17,16 +17,16 @@ func TestBlobStorePutOpenDedupe(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := bytes.Repeat([]byte("tanjay"), 10000)
-	sum, size, err := bs.Put(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
+	sum, size, created, err := bs.Put(bytes.NewReader(data))
+	if err != nil || !created {
+		t.Fatal(created, err)
 	}
 	want := sha256.Sum256(data)
 	if sum != hex.EncodeToString(want[:]) || size != int64(len(data)) {
 		t.Fatalf("Put = %s %d", sum, size)
 	}
-	if _, _, err := bs.Put(bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
+	if _, _, created, err := bs.Put(bytes.NewReader(data)); err != nil || created {
+		t.Fatalf("second Put: created %v, err %v", created, err)
 	}
 	f, err := bs.Open(sum)
 	if err != nil {
@@ -50,5 +50,25 @@ func TestBlobStorePutOpenDedupe(t *testing.T) {
 	}
 	if _, err := bs.Open("../../etc/passwd"); err == nil {
 		t.Fatal("Open accepted a path")
+	}
+}
+
+func TestBlobStoreSweep(t *testing.T) {
+	dir := t.TempDir()
+	bs, _ := OpenBlobStore(dir)
+	keepSum, _, _, _ := bs.Put(bytes.NewReader([]byte("referenced")))
+	dropSum, _, _, _ := bs.Put(bytes.NewReader([]byte("left by an import that never landed")))
+	if err := os.WriteFile(filepath.Join(dir, tempPrefix+"123"), []byte("half a blob"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := bs.Sweep(func(sum string) bool { return sum == keepSum })
+	if err != nil || n != 2 {
+		t.Fatalf("Sweep removed %d, err %v; want 2", n, err)
+	}
+	if !bs.Has(keepSum) || bs.Has(dropSum) {
+		t.Errorf("after sweep: kept %v, dropped one still there %v", bs.Has(keepSum), bs.Has(dropSum))
+	}
+	if _, err := os.Stat(filepath.Join(dir, tempPrefix+"123")); !os.IsNotExist(err) {
+		t.Errorf("temp file survived the sweep: %v", err)
 	}
 }

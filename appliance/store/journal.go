@@ -25,6 +25,7 @@ import (
 const (
 	opRule             = "rule"              // Rule
 	opImage            = "image"             // Image, and Rule when it changed with it
+	opImport           = "import"            // Images and the Rules they changed: one import, whole
 	opTestDevice       = "testdevice"        // TestDevice, put
 	opTestDeviceDelete = "testdevice-delete" // ID
 	opEvent            = "event"             // Event
@@ -38,17 +39,19 @@ const (
 
 // record is one journal payload or snapshot line.
 type record struct {
-	Op         string        `json:"op"`
-	Rule       *images.Rule  `json:"rule,omitempty"`
-	Image      *images.Image `json:"image,omitempty"`
-	TestDevice *TestDevice   `json:"testdevice,omitempty"`
-	ID         string        `json:"id,omitempty"`
-	Event      *Event        `json:"event,omitempty"`
-	Device     *Device       `json:"device,omitempty"`
-	IPDevice   *ipDevice     `json:"ip_device,omitempty"`
-	Format     int           `json:"format,omitempty"`
-	LastSeq    uint64        `json:"last_seq,omitempty"`
-	Count      int           `json:"count,omitempty"`
+	Op         string         `json:"op"`
+	Rule       *images.Rule   `json:"rule,omitempty"`
+	Image      *images.Image  `json:"image,omitempty"`
+	Images     []images.Image `json:"images,omitempty"`
+	Rules      []images.Rule  `json:"rules,omitempty"`
+	TestDevice *TestDevice    `json:"testdevice,omitempty"`
+	ID         string         `json:"id,omitempty"`
+	Event      *Event         `json:"event,omitempty"`
+	Device     *Device        `json:"device,omitempty"`
+	IPDevice   *ipDevice      `json:"ip_device,omitempty"`
+	Format     int            `json:"format,omitempty"`
+	LastSeq    uint64         `json:"last_seq,omitempty"`
+	Count      int            `json:"count,omitempty"`
 }
 
 // Framing: [payload length u32 LE][CRC-32C of payload u32 LE][payload].
@@ -247,6 +250,18 @@ func (s *Store) applyRecord(txn *memdb.Txn, rec record) error {
 			}
 		}
 		return txn.Insert(tableImages, rec.Image)
+	case rec.Op == opImport && len(rec.Images) > 0:
+		for i := range rec.Rules {
+			if err := txn.Insert(tableRules, &rec.Rules[i]); err != nil {
+				return err
+			}
+		}
+		for i := range rec.Images {
+			if err := txn.Insert(tableImages, &rec.Images[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	case rec.Op == opTestDevice && rec.TestDevice != nil:
 		return txn.Insert(tableTestDevices, rec.TestDevice)
 	case rec.Op == opTestDeviceDelete:
@@ -269,6 +284,15 @@ func (rec record) changes() []Change {
 		c := []Change{{Table: tableImages, ID: rec.Image.ID()}}
 		if rec.Rule != nil {
 			c = append([]Change{{Table: tableRules, ID: rec.Rule.Key.ID()}}, c...)
+		}
+		return c
+	case opImport:
+		var c []Change
+		for _, r := range rec.Rules {
+			c = append(c, Change{Table: tableRules, ID: r.Key.ID()})
+		}
+		for _, im := range rec.Images {
+			c = append(c, Change{Table: tableImages, ID: im.ID()})
 		}
 		return c
 	case opTestDevice:

@@ -24,24 +24,62 @@ const (
 // and makes its version the rule's Pending one, creating the rule if it is
 // new. When images.Import refuses the version nothing changes.
 func (s *Store) ImportImage(img images.Image) (images.Rule, error) {
-	if _, err := images.ParseRuleKey(img.Key.String()); err != nil {
-		return images.Rule{}, fmt.Errorf("import image: %w", err)
-	}
-	img.Files = slices.Clone(img.Files)
-	s.journalMu.Lock()
-	defer s.journalMu.Unlock()
-	r, ok := s.Rule(img.Key)
-	if !ok {
-		r = images.Rule{Key: img.Key}
-	}
-	r, err := images.Import(r, img.Version)
+	rules, err := s.ImportImages([]images.Image{img})
 	if err != nil {
 		return images.Rule{}, err
 	}
-	if err := s.commit(record{Op: opImage, Image: &img, Rule: &r}); err != nil {
-		return images.Rule{}, err
+	return rules[0], nil
+}
+
+// ImportImages lands every image of one import (a vendor package holds the
+// interim and the release) in one journal record: after a crash either all
+// of them are there or none. Each image's rule gets it as Pending, in
+// version order, so a rule given two versions ends Pending on the higher.
+// It returns each image's rule after the import, in the order given. Any
+// refused transition refuses the whole import.
+func (s *Store) ImportImages(imgs []images.Image) ([]images.Rule, error) {
+	if len(imgs) == 0 {
+		return nil, fmt.Errorf("import: no images")
 	}
-	return r, nil
+	order := make([]int, len(imgs))
+	for i := range imgs {
+		if _, err := images.ParseRuleKey(imgs[i].Key.String()); err != nil {
+			return nil, fmt.Errorf("import image: %w", err)
+		}
+		imgs[i].Files = slices.Clone(imgs[i].Files)
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return imgs[a].Version.Compare(imgs[b].Version) })
+	s.journalMu.Lock()
+	defer s.journalMu.Unlock()
+	rules := map[string]images.Rule{}
+	for _, i := range order {
+		id := imgs[i].Key.ID()
+		r, ok := rules[id]
+		if !ok {
+			if r, ok = s.Rule(imgs[i].Key); !ok {
+				r = images.Rule{Key: imgs[i].Key}
+			}
+		}
+		r, err := images.Import(r, imgs[i].Version)
+		if err != nil {
+			return nil, err
+		}
+		rules[id] = r
+	}
+	rec := record{Op: opImport, Images: slices.Clone(imgs)}
+	for _, r := range rules {
+		rec.Rules = append(rec.Rules, r)
+	}
+	slices.SortFunc(rec.Rules, func(a, b images.Rule) int { return strings.Compare(a.Key.ID(), b.Key.ID()) })
+	if err := s.commit(rec); err != nil {
+		return nil, err
+	}
+	out := make([]images.Rule, len(imgs))
+	for i, im := range imgs {
+		out[i] = rules[im.Key.ID()]
+	}
+	return out, nil
 }
 
 // Approve makes the rule's Pending version the Approved one.

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -180,5 +181,52 @@ func BenchmarkImageByDir(b *testing.B) {
 		if _, ok := s.ImageByDir("OCInterim/ENU/1.0.522.103/CPE"); !ok {
 			b.Fatal("not found")
 		}
+	}
+}
+
+// TestImportImagesLandsWhole: the images of one package are one journal
+// record, so a journal cut inside it loses all of them, never some.
+func TestImportImagesLandsWhole(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, lazy)
+	before := dump(s)
+	lastStart := fileSize(t, segmentPath(dir, 1))
+	release2 := images.MustParseVersion("3.5.6907.83")
+	rules, err := s.ImportImages([]images.Image{testImage(cx700Key, release2), testImage(interimKey, vInterim), testImage(cx700Key, vRelease)})
+	noErr(t, err)
+	if rules[0].Pending != release2 || rules[2].Pending != release2 || rules[1].Pending != vInterim {
+		t.Errorf("rules after import: %+v (a rule given two versions ends Pending on the higher)", rules)
+	}
+	if got := len(s.Images(nil)); got != 3 {
+		t.Fatalf("%d images after the import, want 3", got)
+	}
+	after := dump(s)
+	noErr(t, s.Close())
+
+	// Reopened whole: everything is there.
+	s2 := openStore(t, dir, lazy)
+	if diff := cmp.Diff(after, dump(s2)); diff != "" {
+		t.Errorf("reopened (-want +got):\n%s", diff)
+	}
+	noErr(t, s2.Close())
+	// Cut inside the record: nothing of the import is there.
+	noErr(t, os.Truncate(segmentPath(dir, 1), lastStart+frameHeader+40))
+	s3 := openStore(t, dir, lazy)
+	if diff := cmp.Diff(before, dump(s3)); diff != "" {
+		t.Errorf("after a cut inside the import (-want +got):\n%s", diff)
+	}
+}
+
+func TestImportImagesRefusesWhole(t *testing.T) {
+	s := openStore(t, t.TempDir(), lazy)
+	must[images.Rule](t)(s.ImportImage(testImage(cx700Key, vRelease)))
+	must[images.Rule](t)(s.Approve(cx700Key))
+	before := dump(s)
+	_, err := s.ImportImages([]images.Image{testImage(interimKey, vInterim), testImage(cx700Key, vRelease)})
+	if !errors.Is(err, images.ErrAlreadyCurrent) {
+		t.Fatalf("err = %v, want ErrAlreadyCurrent", err)
+	}
+	if diff := cmp.Diff(before, dump(s)); diff != "" {
+		t.Errorf("a refused import changed the store (-want +got):\n%s", diff)
 	}
 }
