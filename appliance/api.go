@@ -10,6 +10,8 @@ import (
 
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/images/cab"
+	"github.com/tanjay-lab/tanjay/images/pkg"
 	"github.com/tanjay-lab/tanjay/r2"
 )
 
@@ -57,8 +59,10 @@ func errorStatus(err error) int {
 	switch {
 	case errors.As(err, &ae):
 		return ae.Status
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe), errors.Is(err, cab.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, pkg.ErrRefused):
+		return http.StatusBadRequest
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, images.ErrNoPending), errors.Is(err, images.ErrNoRestore),

@@ -173,7 +173,7 @@ func demoImport(ctx context.Context, c *apiClient, size int64) error {
 			return err
 		}
 		if fw.approve {
-			if err := c.postJSON(ctx, "/api/v1/rules/approve", ruleRequest{Rule: res.Rule.Key.String()}, nil); err != nil {
+			if err := c.postJSON(ctx, "/api/v1/rules/approve", ruleRequest{Rule: res.Rules[0].Key.String()}, nil); err != nil {
 				return err
 			}
 		}

@@ -29,7 +29,7 @@ func TestEndToEnd(t *testing.T) {
 	targetCAT := writeFile(t, fw, "target/CPE.cat", randomBytes(2000, 4))
 
 	out := srv.tanjay(t, "import", "--device-path", "OCInterim/ENU", "--version", "1.0.522.103", "--interim", interimNBT, interimCAT)
-	if !strings.Contains(out, "Pending for OCInterim/ENU/CPE") {
+	if !strings.Contains(out, "OCInterim/ENU/CPE") || !strings.Contains(out, "1.0.522.103 (interim)") {
 		t.Errorf("import output: %s", out)
 	}
 	srv.tanjay(t, "import", "--device-path", "UCPhone/Polycom/CX700/A/ENU", "--version", "3.5.6907.0", targetNBT, targetCAT)

@@ -6,149 +6,288 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/images/pkg"
 )
 
 // Limits on one import upload.
 const (
 	maxImportFile  = 1 << 30 // a CX700 image is about 30 MiB
-	maxImportTotal = 2 << 30
+	maxImportTotal = 4 << 30
 )
 
-// importMeta describes a bare image import: what `tanjay import` sends as
-// multipart form fields ahead of the files.
-type importMeta struct {
-	DevicePath images.DevicePath
+// importFields are the form fields `tanjay import` sends ahead of the files.
+// For a bare image the device path and version are required; for a vendor
+// package they only fill what its metadata and folder names leave open.
+type importFields struct {
+	DevicePath *images.DevicePath
+	Version    *images.Version
 	UpdateType string
-	Version    images.Version
 	Interim    bool
 	MinFrom    images.Version
 }
 
+// importResult is what an import landed: every image and its rule, Pending.
+type importResult struct {
+	Images   []images.Image `json:"images"`
+	Rules    []images.Rule  `json:"rules"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Ignored  []string       `json:"ignored,omitempty"`
+}
+
 // importImage takes a multipart upload: the fields device_path, version,
-// update_type (default CPE), interim, min_from, then the files (one .nbt
-// image, at most one .cat catalog). The image becomes its rule's Pending
-// version. Vendor packages (.cab/.exe) will produce the same importMeta and
-// files from the archive and join here.
+// update_type, interim, min_from, then the files: either a bare image (one
+// .nbt, at most one .cat) or vendor packages (UCUpdates.exe / .cab). The
+// import lands whole — every image of the upload in one journal record —
+// or not at all, and then leaves no blob behind. Imports run one at a time.
 func (a *app) importImage(_ http.ResponseWriter, r *http.Request) (any, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, badRequest("import: want a multipart/form-data upload: %v", err)
 	}
 	r.Body = http.MaxBytesReader(nil, r.Body, maxImportTotal)
+	a.importMu.Lock()
+	defer a.importMu.Unlock()
+	imp := &importer{a: a, now: time.Now().UTC().Truncate(time.Second)}
+	defer imp.cleanup()
+	res, err := imp.run(mr)
+	if err != nil {
+		imp.discard()
+		return nil, err
+	}
+	a.refreshCatalog()
+	for i, im := range res.Images {
+		a.log.Info("image imported", "rule", res.Rules[i].Key.String(), "version", im.Version, "pending", res.Rules[i].Pending, "source", im.Source)
+	}
+	return res, nil
+}
+
+// importer is one import in progress: what it stored, so a failed import
+// can take it back.
+type importer struct {
+	a       *app
+	now     time.Time
+	created []string // blobs this import wrote
+	spooled []string // temp files of uploaded packages
+}
+
+func (imp *importer) run(mr *multipart.Reader) (importResult, error) {
 	fields := map[string]string{}
-	var meta *importMeta
-	var files []images.File
+	var meta *importFields
+	var bare []images.File
+	var res importResult
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("import: reading upload: %w", err)
+			return res, fmt.Errorf("import: reading upload: %w", err)
 		}
 		if part.FileName() == "" {
 			b, err := io.ReadAll(io.LimitReader(part, 4096))
 			if err != nil {
-				return nil, fmt.Errorf("import: reading field %s: %w", part.FormName(), err)
+				return res, fmt.Errorf("import: reading field %s: %w", part.FormName(), err)
 			}
 			fields[part.FormName()] = strings.TrimSpace(string(b))
 			continue
 		}
 		if meta == nil {
-			m, err := parseImportMeta(fields)
+			m, err := parseImportFields(fields)
 			if err != nil {
-				return nil, err
+				return res, err
 			}
 			meta = &m
 		}
-		f, err := a.storeUploadedFile(part)
+		name := path.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
+		if err := images.CheckFileName(name); err != nil {
+			return res, badRequest("import: %v", err)
+		}
+		if isPackageName(name) {
+			if err := imp.importPackage(part, name, *meta, &res); err != nil {
+				return res, err
+			}
+			continue
+		}
+		f, err := imp.storeFile(part, name, maxImportFile)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
-		files = append(files, f)
+		bare = append(bare, f)
 	}
-	if meta == nil {
-		return nil, badRequest("import: no files in the upload")
+	switch {
+	case meta == nil:
+		return res, badRequest("import: no files in the upload")
+	case len(bare) > 0 && len(res.Images) > 0:
+		return res, badRequest("import: give either a vendor package (.exe, .cab) or a bare image (.nbt, .cat), not both")
+	case len(bare) > 0:
+		im, err := bareImage(*meta, bare, imp.now)
+		if err != nil {
+			return res, err
+		}
+		res.Images = []images.Image{im}
 	}
-	im, err := buildImage(*meta, files, time.Now())
+	rules, err := imp.a.store.ImportImages(res.Images)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	rule, err := a.store.ImportImage(im)
+	res.Rules = rules
+	return res, nil
+}
+
+// isPackageName reports whether an uploaded file is a vendor package.
+func isPackageName(name string) bool {
+	ext := strings.ToLower(path.Ext(name))
+	return ext == ".exe" || ext == ".cab"
+}
+
+// importPackage spools one uploaded package to disk (the cabinet reader
+// needs random access), reads it, and stores every file of every update.
+func (imp *importer) importPackage(part io.Reader, name string, meta importFields, res *importResult) error {
+	tmpDir := imp.a.cfg.tmpDir()
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	f, err := os.CreateTemp(tmpDir, "upload-*")
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("import: %w", err)
 	}
-	a.refreshCatalog()
-	a.log.Info("image imported", "rule", rule.Key.String(), "version", im.Version, "pending", rule.Pending, "source", im.Source)
-	return importResult{Image: im, Rule: rule}, nil
-}
-
-type importResult struct {
-	Image images.Image `json:"image"`
-	Rule  images.Rule  `json:"rule"`
-}
-
-func parseImportMeta(fields map[string]string) (importMeta, error) {
-	var m importMeta
-	var err error
-	if m.DevicePath, err = images.ParseDevicePath(fields["device_path"]); err != nil {
-		return m, badRequest("import: --device-path: %v", err)
+	imp.spooled = append(imp.spooled, f.Name())
+	defer f.Close()
+	size, err := io.Copy(f, io.LimitReader(part, maxImportTotal+1))
+	if err != nil {
+		return fmt.Errorf("import: receiving %s: %w", name, err)
 	}
-	if m.Version, err = images.ParseVersion(fields["version"]); err != nil {
-		return m, badRequest("import: --version: %v", err)
+	p, err := pkg.Open(f, size, name, pkg.DefaultLimits(), pkg.Hints{DevicePath: meta.DevicePath, Version: meta.Version, UpdateType: meta.UpdateType})
+	if err != nil {
+		return err
 	}
-	if m.Version.IsZero() {
-		return m, badRequest("import: --version 0.0.0.0 is the unknown version, not a firmware version")
-	}
-	if m.UpdateType = fields["update_type"]; m.UpdateType == "" {
-		m.UpdateType = images.DefaultUpdateType
-	}
-	if _, err := images.ParseRuleKey(m.DevicePath.String() + "/" + m.UpdateType); err != nil {
-		return m, badRequest("import: --update-type: %v", err)
-	}
-	if v := fields["interim"]; v != "" {
-		if m.Interim, err = strconv.ParseBool(v); err != nil {
-			return m, badRequest("import: interim %q: want true or false", v)
+	res.Warnings = append(res.Warnings, p.Warnings...)
+	res.Ignored = append(res.Ignored, p.Ignored...)
+	for _, u := range p.Updates {
+		var files []images.File
+		for _, pf := range u.Files {
+			file, err := imp.storePackageFile(pf)
+			if err != nil {
+				return err
+			}
+			files = append(files, file)
 		}
+		im := p.Image(u, files, imp.now)
+		im.Interim = im.Interim || meta.Interim
+		im.MinFrom = meta.MinFrom
+		res.Images = append(res.Images, im)
 	}
-	if v := fields["min_from"]; v != "" {
-		if m.MinFrom, err = images.ParseVersion(v); err != nil {
-			return m, badRequest("import: --min-from: %v", err)
-		}
-	}
-	return m, nil
+	return nil
 }
 
-// storeUploadedFile streams one uploaded file into the blob store.
-func (a *app) storeUploadedFile(part *multipart.Part) (images.File, error) {
-	name := path.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
-	if err := images.CheckFileName(name); err != nil {
-		return images.File{}, badRequest("import: %v", err)
+func (imp *importer) storePackageFile(pf pkg.PackageFile) (images.File, error) {
+	rc, err := pf.Open()
+	if err != nil {
+		return images.File{}, err
 	}
-	lr := &io.LimitedReader{R: part, N: maxImportFile + 1}
-	sum, size, err := a.blobs.Put(lr)
+	defer rc.Close()
+	return imp.storeFile(rc, pf.Name, pf.Size)
+}
+
+// storeFile streams one file into the blob store, refusing more than max
+// bytes.
+func (imp *importer) storeFile(r io.Reader, name string, max int64) (images.File, error) {
+	lr := &io.LimitedReader{R: r, N: max + 1}
+	sum, size, created, err := imp.a.blobs.Put(lr)
 	if err != nil {
 		return images.File{}, fmt.Errorf("import: %s: %w", name, err)
 	}
-	if size > maxImportFile {
-		return images.File{}, apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("import: %s is larger than %d MiB", name, maxImportFile>>20)}
+	if created {
+		imp.created = append(imp.created, sum)
+	}
+	if size > max {
+		return images.File{}, apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("import: %s is larger than %d bytes", name, max)}
 	}
 	return images.File{Name: name, SHA256: sum, Size: size}, nil
 }
 
-// buildImage checks the files of a bare import: exactly one .nbt image, at
-// most one .cat catalog, nothing else, no name twice.
-func buildImage(m importMeta, files []images.File, now time.Time) (images.Image, error) {
+// discard takes back the blobs a failed import created: no image refers to
+// them (the store refused or was never asked). A process killed before this
+// runs leaves them to the sweep at the next start.
+func (imp *importer) discard() {
+	for _, sum := range imp.created {
+		if err := imp.a.blobs.Remove(sum); err != nil {
+			imp.a.log.Warn("import: removing a blob of a failed import", "err", err)
+		}
+	}
+}
+
+// cleanup removes the spooled uploads.
+func (imp *importer) cleanup() {
+	for _, p := range imp.spooled {
+		os.Remove(p)
+	}
+}
+
+func parseImportFields(fields map[string]string) (importFields, error) {
+	var m importFields
+	if v := fields["device_path"]; v != "" {
+		p, err := images.ParseDevicePath(v)
+		if err != nil {
+			return m, badRequest("import: --device-path: %v", err)
+		}
+		m.DevicePath = &p
+	}
+	if v := fields["version"]; v != "" {
+		ver, err := images.ParseVersion(v)
+		if err != nil {
+			return m, badRequest("import: --version: %v", err)
+		}
+		if ver.IsZero() {
+			return m, badRequest("import: --version 0.0.0.0 is the unknown version, not a firmware version")
+		}
+		m.Version = &ver
+	}
+	m.UpdateType = fields["update_type"]
+	if m.UpdateType != "" && m.DevicePath != nil {
+		if _, err := images.ParseRuleKey(m.DevicePath.String() + "/" + m.UpdateType); err != nil {
+			return m, badRequest("import: --update-type: %v", err)
+		}
+	}
+	if v := fields["interim"]; v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return m, badRequest("import: interim %q: want true or false", v)
+		}
+		m.Interim = b
+	}
+	if v := fields["min_from"]; v != "" {
+		ver, err := images.ParseVersion(v)
+		if err != nil {
+			return m, badRequest("import: --min-from: %v", err)
+		}
+		m.MinFrom = ver
+	}
+	return m, nil
+}
+
+// bareImage checks the files of a bare import: exactly one .nbt image, at
+// most one .cat catalog, nothing else, no name twice; the device path and
+// version must be given.
+func bareImage(m importFields, files []images.File, now time.Time) (images.Image, error) {
+	if m.DevicePath == nil || m.Version == nil {
+		return images.Image{}, badRequest("import: a bare image needs --device-path and --version")
+	}
+	ut := m.UpdateType
+	if ut == "" {
+		ut = images.DefaultUpdateType
+	}
 	im := images.Image{
-		Key:     images.RuleKey{DevicePath: m.DevicePath, UpdateType: m.UpdateType},
-		Version: m.Version, Interim: m.Interim, MinFrom: m.MinFrom,
-		ImportedAt: now.UTC().Truncate(time.Second),
+		Key:     images.RuleKey{DevicePath: *m.DevicePath, UpdateType: ut},
+		Version: *m.Version, Interim: m.Interim, MinFrom: m.MinFrom, ImportedAt: now,
 	}
 	var nbt, cat int
 	for i, f := range files {
@@ -164,7 +303,7 @@ func buildImage(m importMeta, files []images.File, now time.Time) (images.Image,
 		case ".cat":
 			cat++
 		default:
-			return im, badRequest("import: %s: a bare import takes one .nbt image and at most one .cat catalog", f.Name)
+			return im, badRequest("import: %s: a bare import takes one .nbt image and at most one .cat catalog (or a vendor .exe/.cab package)", f.Name)
 		}
 	}
 	if nbt != 1 || cat > 1 {
@@ -173,3 +312,26 @@ func buildImage(m importMeta, files []images.File, now time.Time) (images.Image,
 	im.Files = files
 	return im, nil
 }
+
+// sweepInterruptedImports removes what an import killed mid-way left: its
+// spooled uploads and the blobs no image refers to. Run at start, under the
+// data directory's lock, before anything serves.
+func (a *app) sweepInterruptedImports() error {
+	if err := os.RemoveAll(a.cfg.tmpDir()); err != nil {
+		return fmt.Errorf("import sweep: %w", err)
+	}
+	used := map[string]bool{}
+	for _, im := range a.store.Images(nil) {
+		for _, f := range im.Files {
+			used[f.SHA256] = true
+		}
+	}
+	n, err := a.blobs.Sweep(func(sum string) bool { return used[sum] })
+	if n > 0 {
+		a.log.Info("removed what an interrupted import left", "files", n)
+	}
+	return err
+}
+
+// tmpDir holds uploads while they are read; it is emptied at every start.
+func (c Config) tmpDir() string { return filepath.Join(c.Data, "tmp") }

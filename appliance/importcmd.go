@@ -9,7 +9,10 @@ import (
 	"mime/multipart"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/tanjay-lab/tanjay/images"
 )
@@ -21,29 +24,17 @@ func runImport(ctx context.Context, e env, args []string) error {
 	var devicePath, version, minFrom, updateType string
 	var interim bool
 	c, files, err := clientCommand("import", e, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&devicePath, "device-path", "", "DeviceType/Vendor/Model/Revision/Locale, or OCInterim/<Locale> for an interim serving every model of that locale")
-		fs.StringVar(&version, "version", "", "the image's four-part version, e.g. 1.0.522.103")
+		fs.StringVar(&devicePath, "device-path", "", "DeviceType/Vendor/Model/Revision/Locale, or OCInterim/<Locale> for an interim serving every model of that locale (needed for a bare .nbt; for a package, fills what its metadata leaves open)")
+		fs.StringVar(&version, "version", "", "the image's four-part version, e.g. 1.0.522.103 (needed for a bare .nbt)")
 		fs.BoolVar(&interim, "interim", false, "the image is an interim build phones pass through on the way to a release")
 		fs.StringVar(&minFrom, "min-from", "", "lowest version a phone must run to take this image directly (default: 1.0.522.0 for 3.5.x and 4.0.x, else none)")
-		fs.StringVar(&updateType, "update-type", images.DefaultUpdateType, "update type of the rule")
+		fs.StringVar(&updateType, "update-type", "", "update type of the rule (default CPE)")
 	})
 	if err != nil {
 		return err
 	}
-	// Check locally first so a typo costs no upload.
-	if _, err := images.ParseDevicePath(devicePath); err != nil {
-		return usagef("--device-path: %v", err)
-	}
-	if _, err := images.ParseVersion(version); err != nil {
-		return usagef("--version: %v", err)
-	}
-	if minFrom != "" {
-		if _, err := images.ParseVersion(minFrom); err != nil {
-			return usagef("--min-from: %v", err)
-		}
-	}
-	if len(files) == 0 {
-		return usagef("name the image file (CPE.nbt) and, if you have it, its catalog (CPE.cat)")
+	if err := checkImportArgs(devicePath, version, minFrom, files); err != nil {
+		return err
 	}
 	var total int64
 	for _, f := range files {
@@ -66,9 +57,71 @@ func runImport(ctx context.Context, e env, args []string) error {
 		pr.CloseWithError(err)
 		return err
 	}
-	fmt.Fprintf(e.stdout, "imported %s %s (%d files): now Pending for %s\n", res.Image.Key.DevicePath, res.Image.Version, len(res.Image.Files), res.Rule.Key)
-	fmt.Fprintf(e.stdout, "approve it with: tanjay approve %s\n", res.Rule.Key)
+	printImportSummary(e.stdout, res)
 	return nil
+}
+
+// checkImportArgs checks the command line before anything is uploaded, so
+// a typo costs no upload.
+func checkImportArgs(devicePath, version, minFrom string, files []string) error {
+	if len(files) == 0 {
+		return usagef("name a vendor package (UCUpdates.exe or .cab), or an image file (CPE.nbt) and its catalog (CPE.cat)")
+	}
+	packages := 0
+	for _, f := range files {
+		if isPackageName(f) {
+			packages++
+		}
+	}
+	if packages > 0 && packages < len(files) {
+		return usagef("give either vendor packages (.exe, .cab) or a bare image (.nbt, .cat), not both")
+	}
+	if packages == 0 && (devicePath == "" || version == "") {
+		return usagef("a bare image needs --device-path and --version")
+	}
+	if devicePath != "" {
+		if _, err := images.ParseDevicePath(devicePath); err != nil {
+			return usagef("--device-path: %v", err)
+		}
+	}
+	for flag, v := range map[string]string{"--version": version, "--min-from": minFrom} {
+		if v == "" {
+			continue
+		}
+		if _, err := images.ParseVersion(v); err != nil {
+			return usagef("%s: %v", flag, err)
+		}
+	}
+	return nil
+}
+
+// printImportSummary says what became Pending and how to approve it.
+func printImportSummary(w io.Writer, res importResult) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PENDING NOW\tVERSION\tFILES\tFROM")
+	var names []string
+	for i, im := range res.Images {
+		var files []string
+		for _, f := range im.Files {
+			files = append(files, fmt.Sprintf("%s (%s)", f.Name, byteSize(f.Size)))
+		}
+		interim := ""
+		if im.Interim {
+			interim = " (interim)"
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\n", res.Rules[i].Key, im.Version, interim, strings.Join(files, ", "), im.Source)
+		if !slices.Contains(names, res.Rules[i].Key.String()) {
+			names = append(names, res.Rules[i].Key.String())
+		}
+	}
+	tw.Flush()
+	for _, wng := range res.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", wng)
+	}
+	if len(res.Ignored) > 0 {
+		fmt.Fprintf(w, "not imported (not firmware): %s\n", strings.Join(res.Ignored, ", "))
+	}
+	fmt.Fprintf(w, "test devices get these now; approve them for every phone with: tanjay approve %s\n", strings.Join(names, " "))
 }
 
 // uploadFile is one file of an import upload.
@@ -147,3 +200,14 @@ func (p *progress) done() {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// byteSize writes a file size the way a person reads it.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return mib(n)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,9 @@ type app struct {
 	// known.
 	counters counters
 	metrics  http.Handler
+	// importMu runs imports one at a time, so a failed import can take
+	// back exactly the blobs it wrote.
+	importMu sync.Mutex
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -76,6 +80,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 	defer st.Close()
 	a := &app{cfg: cfg, log: log, store: st, started: time.Now()}
 	if a.blobs, err = images.OpenBlobStore(cfg.blobDir()); err != nil {
+		return err
+	}
+	if err := a.sweepInterruptedImports(); err != nil {
 		return err
 	}
 	if a.token, err = loadOrCreateToken(cfg.tokenPath(), cfg.Token); err != nil {

@@ -29,7 +29,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 	return Run(ctx, cfg, log, func(a Addrs) {
 		dns := "off"
 		if a.DNS != "" {
-			dns = fmt.Sprintf("%s (%s mode; ucupdates-r2 and ucupdates under %s)", a.DNS, cfg.DNS.Mode, strings.Join(cfg.DNS.Domains, ", "))
+			domains := make([]string, len(cfg.DNS.Domains))
+			for i, d := range cfg.DNS.Domains {
+				domains[i] = strings.TrimSuffix(d, ".")
+			}
+			dns = fmt.Sprintf("%s (%s mode; ucupdates-r2 and ucupdates under %s)", a.DNS, cfg.DNS.Mode, strings.Join(domains, ", "))
 		}
 		fmt.Fprintf(e.stdout, "tanjay %s serving\n  phones:    http://%s (advertised as %s)\n  dashboard: http://%s\n  dns:       %s\n  check-ins: %s\n  files:     %s\n  data:      %s\n",
 			Version, a.HTTP, a.Advertise, a.Dashboard, dns, a.URLs.InternalDownload, a.URLs.InternalStore, cfg.Data)
