@@ -96,8 +96,10 @@ type CheckIn struct {
 }
 
 // Download reports progress of one file transfer. The handler calls
-// Downloaded when a transfer starts, at most every DownloadProgressEvery
-// bytes while it runs, and once when it ends (Done set, Err when cut off).
+// Downloaded when a transfer starts, every DownloadProgressInterval while
+// it runs (when the file is an *os.File, whose position sendfile
+// advances), and once when it ends (Done set, Err when cut off). Calls for
+// one transfer never overlap.
 type Download struct {
 	At       time.Time
 	ClientIP string

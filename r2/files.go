@@ -4,9 +4,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // serveFile answers GET and HEAD under DeviceUpdateFiles_Int/ and _Ext/
@@ -47,8 +50,40 @@ func (h *updateHandler) serveFile(w http.ResponseWriter, r *http.Request, prefix
 		File:     f.Name,
 		Total:    f.Size,
 	}, rangeHeader: r.Header.Get("Range")}
+	stop := cw.watch(f.Content)
 	http.ServeContent(cw, r, f.Name, f.ModTime, f.Content)
+	stop()
 	cw.finish()
+}
+
+// watch reports a running transfer every DownloadProgressInterval by
+// reading the file's position: on Linux sendfile sends from the file's
+// current offset and advances it, so the bytes flow through the kernel
+// untouched and progress still shows. Only an *os.File is watched (its Seek
+// is safe beside the transfer); other contents report start and end. The
+// returned func stops the watch and waits for it.
+func (cw *downloadWriter) watch(content io.ReadSeeker) (stop func()) {
+	file, ok := content.(*os.File)
+	if !ok {
+		return func() {}
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(cw.h.cfg.DownloadProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if pos, err := file.Seek(0, io.SeekCurrent); err == nil {
+					cw.polled(pos)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
 }
 
 // firmwarePath returns the part of the URL after the prefix, or false when
@@ -80,20 +115,21 @@ func firmwareContentType(name string) string {
 }
 
 // downloadWriter counts the bytes of one transfer and reports progress to
-// the Observer: when a 200 or 206 response starts, each
-// DownloadProgressEvery bytes, and once at the end. It passes ReadFrom
-// through in DownloadProgressEvery chunks so the kernel's sendfile still
-// carries the file.
+// the Observer: when a 200 or 206 response starts, as watch polls the file
+// position, and once at the end. ReadFrom passes straight through, so the
+// kernel's sendfile carries the whole file in one call.
 type downloadWriter struct {
 	http.ResponseWriter
 	h           *updateHandler
-	d           Download
 	rangeHeader string
 	wroteHeader bool
-	started     bool  // a 200/206 transfer is being reported
 	want        int64 // Content-Length of the transfer, -1 when unknown
-	nextReport  int64 // d.Sent at which to report next
-	err         error // the first write error
+
+	mu      sync.Mutex // d and started, shared with watch
+	d       Download
+	started bool  // a 200/206 transfer is being reported
+	written int64 // bytes the writes confirmed
+	err     error // the first write error
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -114,11 +150,12 @@ func (cw *downloadWriter) WriteHeader(status int) {
 // set, and reports the start.
 func (cw *downloadWriter) begin(status int) {
 	hdr := cw.ResponseWriter.Header()
-	cw.started = true
 	cw.want = -1
 	if n, err := strconv.ParseInt(hdr.Get("Content-Length"), 10, 64); err == nil {
 		cw.want = n
 	}
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
 	if status == http.StatusPartialContent {
 		start, total, ok := parseContentRange(hdr.Get("Content-Range"))
 		if !ok { // multipart: several ranges; report the first one's start
@@ -133,94 +170,66 @@ func (cw *downloadWriter) begin(status int) {
 	} else if cw.d.Total <= 0 && cw.want >= 0 {
 		cw.d.Total = cw.want
 	}
-	cw.nextReport = cw.h.cfg.DownloadProgressEvery
+	cw.started = true
 	cw.report()
 }
 
-// Write splits p at progress steps so each step is reported.
 func (cw *downloadWriter) Write(p []byte) (int, error) {
 	cw.WriteHeader(http.StatusOK)
-	if !cw.started {
-		return cw.ResponseWriter.Write(p)
-	}
-	written := 0
-	for len(p) > 0 {
-		chunk := p
-		if step := cw.nextReport - cw.d.Sent; step > 0 && int64(len(chunk)) > step {
-			chunk = chunk[:step]
-		}
-		n, err := cw.ResponseWriter.Write(chunk)
-		written += n
-		cw.count(int64(n), err)
-		if err != nil {
-			return written, err
-		}
-		p = p[n:]
-	}
-	return written, nil
+	n, err := cw.ResponseWriter.Write(p)
+	cw.count(int64(n), err)
+	return n, err
 }
 
-// ReadFrom sends src in DownloadProgressEvery chunks through the underlying
-// writer's ReadFrom. ServeContent hands it an *io.LimitedReader around the
-// file; unwrapping it keeps the file visible to sendfile.
+// ReadFrom hands src to the underlying writer's ReadFrom whole:
+// ServeContent gives it an *io.LimitedReader around the file, which
+// net/http passes to sendfile.
 func (cw *downloadWriter) ReadFrom(src io.Reader) (int64, error) {
 	cw.WriteHeader(http.StatusOK)
 	rf, ok := cw.ResponseWriter.(io.ReaderFrom)
-	switch {
-	case !ok:
+	if !ok {
 		return io.Copy(struct{ io.Writer }{cw}, src)
-	case !cw.started:
-		return rf.ReadFrom(src)
 	}
-	inner, remaining := src, int64(-1)
-	if lr, ok := src.(*io.LimitedReader); ok {
-		inner, remaining = lr.R, lr.N
-		defer func() { lr.N = remaining }()
-	}
-	var total int64
-	for remaining != 0 {
-		chunk := cw.nextReport - cw.d.Sent
-		if remaining > 0 && remaining < chunk {
-			chunk = remaining
-		}
-		n, err := rf.ReadFrom(&io.LimitedReader{R: inner, N: chunk})
-		total += n
-		if remaining > 0 {
-			remaining -= n
-		}
-		cw.count(n, err)
-		if err != nil {
-			return total, err
-		}
-		if n < chunk { // the source ended
-			break
-		}
-	}
-	return total, nil
+	n, err := rf.ReadFrom(src)
+	cw.count(n, err)
+	return n, err
 }
 
-// count adds n sent bytes and reports when a progress step is passed.
+// count adds n bytes the writes confirmed.
 func (cw *downloadWriter) count(n int64, err error) {
-	cw.d.Sent += n
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	cw.written += n
+	cw.d.Sent = max(cw.d.Sent, cw.written)
 	if err != nil && cw.err == nil {
 		cw.err = err
 	}
-	if cw.d.Sent >= cw.nextReport && !cw.d.Done {
-		for cw.nextReport <= cw.d.Sent {
-			cw.nextReport += cw.h.cfg.DownloadProgressEvery
-		}
-		if cw.want < 0 || cw.d.Sent < cw.want {
-			cw.report()
-		}
+}
+
+// polled reports the transfer as far as the file position pos shows it.
+func (cw *downloadWriter) polled(pos int64) {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	sent := pos - cw.d.Offset
+	if cw.want >= 0 {
+		sent = min(sent, cw.want)
 	}
+	if !cw.started || cw.d.Done || sent <= cw.d.Sent || sent == cw.want {
+		return // nothing new; the end is finish's to report
+	}
+	cw.d.Sent = sent
+	cw.report()
 }
 
 // finish reports the end of the transfer: Err is set when fewer bytes than
 // the response announced were written (the phone went away).
 func (cw *downloadWriter) finish() {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
 	if !cw.started {
 		return
 	}
+	cw.d.Sent = cw.written
 	cw.d.Done = true
 	switch {
 	case cw.err != nil:
@@ -231,6 +240,7 @@ func (cw *downloadWriter) finish() {
 	cw.report()
 }
 
+// report tells the Observer; called with mu held.
 func (cw *downloadWriter) report() {
 	cw.d.At = cw.h.cfg.Now()
 	cw.h.cfg.Observer.Downloaded(cw.d)

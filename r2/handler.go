@@ -11,9 +11,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxBody               = 64 << 10
-	DefaultMaxUpload             = 16 << 20
-	DefaultDownloadProgressEvery = 1 << 20
+	DefaultMaxBody                  = 64 << 10
+	DefaultMaxUpload                = 16 << 20
+	DefaultDownloadProgressInterval = time.Second
 )
 
 // Config is what the phone-facing handler needs. The appliance fills it.
@@ -40,9 +40,9 @@ type Config struct {
 	MaxBody int64
 	// MaxUpload is the largest upload accepted; larger is 413. Default 16 MiB.
 	MaxUpload int64
-	// DownloadProgressEvery is how many bytes of a download pass between
-	// two Observer.Downloaded calls. Default 1 MiB.
-	DownloadProgressEvery int64
+	// DownloadProgressInterval is how often a running download is
+	// reported to the Observer. Default 1s.
+	DownloadProgressInterval time.Duration
 	// Now is the clock; it must return local time, which responses and the
 	// audit log write. Default time.Now.
 	Now func() time.Time
@@ -59,7 +59,7 @@ func (c Config) Validate() error {
 	if c.Files == nil {
 		errs = append(errs, errors.New("r2: Config.Files is required"))
 	}
-	if c.MaxBody < 0 || c.MaxUpload < 0 || c.DownloadProgressEvery < 0 {
+	if c.MaxBody < 0 || c.MaxUpload < 0 || c.DownloadProgressInterval < 0 {
 		errs = append(errs, errors.New("r2: Config limits must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -76,8 +76,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxUpload <= 0 {
 		c.MaxUpload = DefaultMaxUpload
 	}
-	if c.DownloadProgressEvery <= 0 {
-		c.DownloadProgressEvery = DefaultDownloadProgressEvery
+	if c.DownloadProgressInterval <= 0 {
+		c.DownloadProgressInterval = DefaultDownloadProgressInterval
 	}
 	if c.Now == nil {
 		c.Now = time.Now
