@@ -55,9 +55,11 @@ func ruleAction(action string) func(context.Context, env, []string) error {
 	return func(ctx context.Context, e env, args []string) error {
 		var all bool
 		c, rules, err := clientCommand(action, e, args, func(fs *flag.FlagSet) {
-			if action != "restore" {
-				fs.BoolVar(&all, "all", false, "every rule with a pending version")
+			what := "every rule with a pending version"
+			if action == "restore" {
+				what = "every rule with a restore version (a fleet-wide downgrade)"
 			}
+			fs.BoolVar(&all, "all", false, what)
 		})
 		if err != nil {
 			return err
@@ -90,7 +92,7 @@ func ruleAction(action string) func(context.Context, env, []string) error {
 				fmt.Fprintf(e.stdout, "%s %s: approved %s, pending %s, restore %s\n", action+"d", r.Key, ver(r.Approved), ver(r.Pending), ver(r.Restore))
 			}
 			if all && len(res.Changed) == 0 {
-				fmt.Fprintln(e.stdout, "no rule has a pending version")
+				fmt.Fprintf(e.stdout, "no rule to %s\n", action)
 			}
 		}
 		return failed

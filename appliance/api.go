@@ -120,11 +120,11 @@ func (a *app) ruleAction(_ http.ResponseWriter, r *http.Request) (any, error) {
 	switch {
 	case req.All && req.Rule != "":
 		return nil, badRequest("name a rule or all, not both")
-	case req.All && action == "restore":
-		return nil, badRequest("restore takes named rules only: a mass downgrade is too easy to do by mistake")
 	case req.All:
+		// approve and reject: every rule with a Pending version; restore:
+		// every rule with a Restore version.
 		for _, rule := range a.store.Rules(nil) {
-			if !rule.Pending.IsZero() {
+			if action == "restore" && !rule.Restore.IsZero() || action != "restore" && !rule.Pending.IsZero() {
 				keys = append(keys, rule.Key)
 			}
 		}

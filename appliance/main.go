@@ -37,7 +37,7 @@ func init() {
 		"rules":      {"[flags]", "List the rules with their Approved, Pending and Restore versions.", runRules},
 		"approve":    {"RULE… | --all", "Make each rule's Pending version Approved (the old Approved becomes Restore).", ruleAction("approve")},
 		"reject":     {"RULE… | --all", "Clear each rule's Pending version; test devices go back to Approved.", ruleAction("reject")},
-		"restore":    {"RULE…", "Put each rule's Restore version back as Approved; phones above it are then offered the lower version.", ruleAction("restore")},
+		"restore":    {"RULE… | --all", "Put each rule's Restore version back as Approved; phones above it are then offered the lower version.", ruleAction("restore")},
 		"testdevice": {"add|rm|ls [MAC|SERIAL]", "Name the phones that get Pending versions, by MAC or serial number.", runTestDevice},
 		"devices":    {"[flags]", "List the phones the appliance has seen, with their stage and versions.", runDevices},
 		"version":    {"", "Print the version.", runVersion},

@@ -107,3 +107,29 @@ func TestOfferedURLsAreNeverEmpty(t *testing.T) {
 		t.Errorf("an empty URL was sent:\n%s", resp)
 	}
 }
+
+// TestRuleActionsAll: --all approves or rejects every rule with a Pending
+// version, and restores every rule with a Restore version.
+func TestRuleActionsAll(t *testing.T) {
+	ta := startApp(t, nil)
+	for _, v := range []string{"3.5.6907.0", "4.0.7577.4066"} {
+		ta.importBytes(t, "UCPhone/Polycom/CX700/A/ENU", v, false, randomBytes(100, 1))
+		ta.importBytes(t, "UCPhone/LG-Nortel/IP8540/A/ENU", v, false, randomBytes(100, 2))
+		var res ruleResult
+		if err := ta.api.postJSON(context.Background(), "/api/v1/rules/approve", ruleRequest{All: true}, &res); err != nil || len(res.Changed) != 2 {
+			t.Fatalf("approve --all: %v, changed %d", err, len(res.Changed))
+		}
+	}
+	var res ruleResult
+	if err := ta.api.postJSON(context.Background(), "/api/v1/rules/restore", ruleRequest{All: true}, &res); err != nil || len(res.Changed) != 2 {
+		t.Fatalf("restore --all: %v, changed %d", err, len(res.Changed))
+	}
+	for _, r := range res.Changed {
+		if r.Approved.String() != "3.5.6907.0" || !r.Restored {
+			t.Errorf("after restore --all: %+v", r)
+		}
+	}
+	if err := ta.api.postJSON(context.Background(), "/api/v1/rules/reject", ruleRequest{All: true}, &res); err != nil || len(res.Changed) != 0 {
+		t.Errorf("reject --all with nothing pending: %v, changed %d", err, len(res.Changed))
+	}
+}
