@@ -108,8 +108,7 @@ var ruleActions = map[string]func(*store.Store, images.RuleKey) (images.Rule, er
 
 func (a *app) ruleAction(_ http.ResponseWriter, r *http.Request) (any, error) {
 	action := r.PathValue("action")
-	do, ok := ruleActions[action]
-	if !ok {
+	if _, ok := ruleActions[action]; !ok {
 		return nil, apiError{http.StatusNotFound, fmt.Sprintf("no rule action %q (want approve, reject or restore)", action)}
 	}
 	var req ruleRequest
@@ -136,16 +135,30 @@ func (a *app) ruleAction(_ http.ResponseWriter, r *http.Request) (any, error) {
 		keys = append(keys, k)
 	}
 	res := ruleResult{Changed: []images.Rule{}}
-	defer a.refreshCatalog()
 	for _, k := range keys {
-		rule, err := do(a.store, k)
+		rule, err := a.applyRuleAction(action, k)
 		if err != nil {
 			return nil, err
 		}
-		a.log.Info("rule "+action, "rule", rule.Key.String(), "approved", rule.Approved, "pending", rule.Pending, "restore", rule.Restore)
 		res.Changed = append(res.Changed, rule)
 	}
 	return res, nil
+}
+
+// applyRuleAction approves, rejects or restores one rule, durably, and
+// refreshes the planner's catalog. The admin API and the dashboard share it.
+func (a *app) applyRuleAction(action string, key images.RuleKey) (images.Rule, error) {
+	do, ok := ruleActions[action]
+	if !ok {
+		return images.Rule{}, apiError{http.StatusNotFound, fmt.Sprintf("no rule action %q (want approve, reject or restore)", action)}
+	}
+	rule, err := do(a.store, key)
+	if err != nil {
+		return images.Rule{}, err
+	}
+	a.refreshCatalog()
+	a.log.Info("rule "+action, "rule", rule.Key.String(), "approved", rule.Approved, "pending", rule.Pending, "restore", rule.Restore)
+	return rule, nil
 }
 
 func (a *app) listRules(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -166,25 +179,35 @@ func (a *app) addTestDevice(_ http.ResponseWriter, r *http.Request) (any, error)
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
-	td, err := parseTestDevice(req.ID)
+	return a.addTestDeviceID(req.ID)
+}
+
+func (a *app) removeTestDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return a.removeTestDeviceID(r.PathValue("id"))
+}
+
+// addTestDeviceID adds a test device by MAC or serial, durably. The admin
+// API and the dashboard share it.
+func (a *app) addTestDeviceID(id string) (store.TestDevice, error) {
+	td, err := parseTestDevice(id)
 	if err != nil {
-		return nil, err
+		return td, err
 	}
 	td.Added = time.Now()
 	if err := a.store.AddTestDevice(td); err != nil {
-		return nil, err
+		return td, err
 	}
 	a.log.Info("test device added", "id", td.ID, "kind", td.Kind)
 	return td, nil
 }
 
-func (a *app) removeTestDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
-	td, err := parseTestDevice(r.PathValue("id"))
+func (a *app) removeTestDeviceID(id string) (store.TestDevice, error) {
+	td, err := parseTestDevice(id)
 	if err != nil {
-		return nil, err
+		return td, err
 	}
 	if err := a.store.RemoveTestDevice(td.ID); err != nil {
-		return nil, err
+		return td, err
 	}
 	a.log.Info("test device removed", "id", td.ID)
 	return td, nil
