@@ -4,10 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
-	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,39 +42,6 @@ func wantFiles(files []cabtest.File) map[string][]byte {
 	return out
 }
 
-// cabextract runs Debian's cabextract (libmspack) on raw as an oracle and
-// returns what it extracted, keyed by path with backslashes. It skips the
-// test when cabextract is missing.
-func cabextract(t *testing.T, raw []byte) map[string][]byte {
-	t.Helper()
-	if _, err := exec.LookPath("cabextract"); err != nil {
-		t.Skip("cabextract is not installed (apt-get install cabextract); the oracle check is skipped")
-	}
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.cab")
-	if err := os.WriteFile(in, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	if b, err := exec.Command("cabextract", "-q", "-d", out, in).CombinedOutput(); err != nil {
-		t.Fatalf("cabextract: %v\n%s", err, b)
-	}
-	got := map[string][]byte{}
-	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(out, p)
-		got[strings.ReplaceAll(rel, "/", `\`)] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
 // sameFiles reports the first difference between two file sets.
 func sameFiles(t *testing.T, label string, got, want map[string][]byte) {
 	t.Helper()
@@ -101,4 +64,14 @@ func fixChecksum(raw []byte, b cabtest.Block, reserve int) {
 	end := b.Data + int(binary.LittleEndian.Uint16(raw[b.Header+4:]))
 	hdr := raw[b.Header : b.Header+8+reserve]
 	binary.LittleEndian.PutUint32(hdr, cabtest.Checksum(hdr[4:], cabtest.Checksum(raw[b.Data:end], 0)))
+}
+
+// cabextract is cabtest.Cabextract keyed by path with backslashes, as the
+// cabinet names its files.
+func cabextract(t *testing.T, raw []byte) map[string][]byte {
+	out := map[string][]byte{}
+	for k, v := range cabtest.Cabextract(t, raw) {
+		out[strings.ReplaceAll(k, "/", `\`)] = v
+	}
+	return out
 }

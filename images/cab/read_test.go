@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -144,7 +142,7 @@ func TestGcabCabinets(t *testing.T) {
 		{Name: `empty.txt`},
 	}
 	for _, zip := range []bool{false, true} {
-		raw := gcab(t, files, zip)
+		raw := cabtest.Gcab(t, files, zip)
 		c, err := openBytes(raw, Limits{})
 		if err != nil {
 			t.Fatalf("zip=%v: %v", zip, err)
@@ -158,41 +156,6 @@ func TestGcabCabinets(t *testing.T) {
 		sameFiles(t, "cabextract", cabextract(t, raw), want)
 		sameFiles(t, "go-cab", goCabFiles(t, raw), want)
 	}
-}
-
-// gcab builds a cabinet with `gcab -c` (MSZIP with -z) from files written
-// under a temporary directory.
-func gcab(t *testing.T, files []cabtest.File, zip bool) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	args := []string{"-c"}
-	if zip {
-		args = append(args, "-z")
-	}
-	out := filepath.Join(dir, "out.cab")
-	args = append(args, out)
-	for _, f := range files {
-		rel := filepath.Join(strings.Split(f.Name, `\`)...)
-		p := filepath.Join(src, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, rel)
-	}
-	cmd := exec.Command("gcab", args...)
-	cmd.Dir = src
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("gcab: %v\n%s", err, b)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 // goCabFiles reads raw with github.com/secDre4mer/go-cab, the independent

@@ -30,7 +30,7 @@ func BenchmarkImport64MiBMSZIP(b *testing.B) {
 		{Name: cx700 + `\3.5.6907.37\CPE\CPE.nbt`, Data: img},
 		{Name: cx700 + `\3.5.6907.37\CPE\CPE.cat`, Data: cabtest.Random(size-len(img), 9)},
 	}
-	raw := gcab(b, files, true)
+	raw := cabtest.Gcab(b, files, true)
 	dir := b.TempDir()
 	in := filepath.Join(dir, "UCUpdates.cab")
 	if err := os.WriteFile(in, raw, 0o644); err != nil {

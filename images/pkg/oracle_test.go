@@ -2,11 +2,6 @@ package pkg
 
 import (
 	"bytes"
-	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/tanjay-lab/tanjay/images/cabtest"
@@ -32,8 +27,8 @@ func TestGcabPackages(t *testing.T) {
 			Origin: Origin{"folder names", "folder names", "folder names"}},
 	}
 	for _, zip := range []bool{false, true} {
-		raw := gcab(t, files, zip)
-		oracle := cabextract(t, raw)
+		raw := cabtest.Gcab(t, files, zip)
+		oracle := cabtest.Cabextract(t, raw)
 		for name, in := range map[string][]byte{"UCUpdates.cab": raw, "UCUpdates.exe": exe(raw)} {
 			p, err := openPkg(in, name, Hints{})
 			if err != nil {
@@ -53,76 +48,6 @@ func TestGcabPackages(t *testing.T) {
 	}
 }
 
-// gcab builds a cabinet with `gcab -c` (-z for MSZIP), skipping the test
-// when gcab is missing.
-func gcab(t testing.TB, files []cabtest.File, zip bool) []byte {
-	t.Helper()
-	if _, err := exec.LookPath("gcab"); err != nil {
-		t.Skip("gcab is not installed (apt-get install gcab); gcab-made fixtures are skipped")
-	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	out := filepath.Join(dir, "out.cab")
-	args := []string{"-c"}
-	if zip {
-		args = append(args, "-z")
-	}
-	args = append(args, out)
-	for _, f := range files {
-		rel := filepath.Join(strings.Split(f.Name, `\`)...)
-		p := filepath.Join(src, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, rel)
-	}
-	cmd := exec.Command("gcab", args...)
-	cmd.Dir = src
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("gcab: %v\n%s", err, b)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
-// cabextract extracts raw with Debian's cabextract, the oracle, keyed by
-// slash-separated path; it skips the test when cabextract is missing.
-func cabextract(t testing.TB, raw []byte) map[string][]byte {
-	t.Helper()
-	if _, err := exec.LookPath("cabextract"); err != nil {
-		t.Skip("cabextract is not installed (apt-get install cabextract); the oracle check is skipped")
-	}
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.cab")
-	if err := os.WriteFile(in, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	if b, err := exec.Command("cabextract", "-q", "-d", out, in).CombinedOutput(); err != nil {
-		t.Fatalf("cabextract: %v\n%s", err, b)
-	}
-	got := map[string][]byte{}
-	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(out, p)
-		got[filepath.ToSlash(rel)] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
 // TestLZXPackageAgainstCabextract: an LZX package (with Intel E8
 // translation, every block type) lands byte-identical to cabextract's view.
 func TestLZXPackageAgainstCabextract(t *testing.T) {
@@ -134,7 +59,7 @@ func TestLZXPackageAgainstCabextract(t *testing.T) {
 		IntelFileSize: 12000000,
 		Blocks:        []cabtest.LZXBlock{{Type: cabtest.Aligned, Size: 100000}, {Type: cabtest.Uncompressed, Size: 33333}},
 	}}}, Files: files}.Build()
-	oracle := cabextract(t, raw)
+	oracle := cabtest.Cabextract(t, raw)
 	p, err := openPkg(exe(raw), "UCUpdates.exe", Hints{})
 	if err != nil {
 		t.Fatal(err)
