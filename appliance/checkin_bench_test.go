@@ -28,7 +28,7 @@ func BenchmarkCheckin(b *testing.B) {
 	}
 	defer st.Close()
 	a := &app{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: st}
-	if a.urls, err = legacy.DeriveURLs("192.0.2.10", "http", legacy.URLs{}); err != nil {
+	if a.urls, err = legacy.DeriveURLs("http://192.0.2.10", "", legacy.URLs{}); err != nil {
 		b.Fatal(err)
 	}
 	for _, im := range []images.Image{

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/legacy"
 )
 
@@ -22,8 +23,20 @@ type Config struct {
 	// HTTPAddr is the phone-facing HTTP listener (check-ins, files, log
 	// uploads). Default ":80".
 	HTTPAddr string
+	// HTTPSAddr is the phone-facing HTTPS listener: phones check in over
+	// HTTPS after their first update, Lync-era phones from the start. "off"
+	// runs none. Default ":443".
+	HTTPSAddr string
 	// DashboardAddr is the dashboard and admin API listener. Default ":8080".
 	DashboardAddr string
+	// DashboardTLS serves the dashboard and admin API over HTTPS with modern
+	// settings (the appliance CA's SHA-256 certificate). Default false.
+	DashboardTLS bool
+	// TLS is the certificate configuration (--tls-mode, --tls-cert,
+	// --tls-key, --tls-phone-sig, --acme-directory, --acme-email,
+	// --acme-ca); its directory, names and addresses come from Data, Host,
+	// the DNS domains and the advertised address. Default: self-signed.
+	TLS web.TLSConfig
 	// Advertise is host[:port] phones reach the appliance at, used to derive
 	// every URL the operator did not set. Default: the HTTP listener's own
 	// address when it names one, else this machine's first non-loopback IPv4
@@ -56,7 +69,9 @@ func DefaultConfig() Config {
 	return Config{
 		Data:          "/var/lib/tanjay",
 		HTTPAddr:      ":80",
+		HTTPSAddr:     ":443",
 		DashboardAddr: ":8080",
+		TLS:           web.TLSConfig{Mode: web.ModeSelfSigned, PhoneSigAlg: web.SigSHA1},
 		Host:          host,
 		DNS:           dnsresp.DefaultConfig(),
 	}
@@ -105,15 +120,25 @@ func (c Config) Validate() error {
 	if c.Data == "" {
 		return fmt.Errorf("--data: the data directory must be set")
 	}
-	for _, a := range []struct{ flag, v string }{{"--http-addr", c.HTTPAddr}, {"--dashboard-addr", c.DashboardAddr}} {
+	addrs := []struct{ flag, v string }{{"--http-addr", c.HTTPAddr}, {"--dashboard-addr", c.DashboardAddr}}
+	if c.httpsEnabled() {
+		addrs = append(addrs, struct{ flag, v string }{"--https-addr", c.HTTPSAddr})
+	}
+	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return fmt.Errorf("%s %q: want host:port or :port: %w", a.flag, a.v, err)
 		}
 	}
 	// The URLs are derived after the listeners are bound (the port may be
 	// :0); check the given ones now so a bad flag stops start-up.
-	if _, err := legacy.DeriveURLs("placeholder.invalid", "http", c.URLs); err != nil {
+	if _, err := legacy.DeriveURLs("http://placeholder.invalid", "", c.URLs); err != nil {
 		return fmt.Errorf("--%w", err)
+	}
+	if c.httpsEnabled() || c.DashboardTLS {
+		t := c.tlsConfig("127.0.0.1")
+		if err := t.Validate(); err != nil {
+			return err
+		}
 	}
 	if c.dnsEnabled() {
 		if err := c.dnsConfig("127.0.0.1").Validate(); err != nil {
@@ -121,8 +146,8 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Advertise != "" {
-		if _, err := legacy.DeriveURLs(c.Advertise, "http", legacy.URLs{}); err != nil {
-			return fmt.Errorf("--advertise %q: %w", c.Advertise, err)
+		if err := legacy.CheckAdvertise(c.Advertise); err != nil {
+			return fmt.Errorf("--advertise: %w", err)
 		}
 	}
 	return nil
@@ -148,6 +173,42 @@ func (c Config) advertiseFor(bound net.Addr) string {
 		return host
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// httpsAdvertise is the advertised host with the HTTPS listener's port
+// (none for 443).
+func httpsAdvertise(advertise string, bound net.Addr) string {
+	host := advertise
+	if h, _, err := net.SplitHostPort(advertise); err == nil {
+		host = h
+	}
+	if ta, ok := bound.(*net.TCPAddr); ok && ta.Port != 443 {
+		return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+	}
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
+}
+
+// httpsEnabled reports whether the phone-facing HTTPS listener runs.
+func (c Config) httpsEnabled() bool { return c.HTTPSAddr != "off" && c.HTTPSAddr != "" }
+
+// tlsConfig is the certificate configuration with the appliance's names:
+// ucupdates-r2, ucupdates and the host name under every domain and bare,
+// and the advertised address when it is an IP.
+func (c Config) tlsConfig(advertise string) web.TLSConfig {
+	t := c.TLS
+	t.Dir = filepath.Join(c.Data, "tls")
+	t.Names = web.ServerNames(dnsHostLabel(c.Host), c.DNS.Domains)
+	host := advertise
+	if h, _, err := net.SplitHostPort(advertise); err == nil {
+		host = h
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		t.IPs = []net.IP{ip}
+	}
+	return t
 }
 
 // firstLANAddress is the first non-loopback IPv4 address of this machine,

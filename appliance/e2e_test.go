@@ -21,7 +21,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the tanjay binary")
 	}
-	srv := startServe(t, t.TempDir())
+	srv := startServe(t, t.TempDir(), "--https-addr", "127.0.0.1:0")
 	fw := t.TempDir()
 	interimNBT := writeFile(t, fw, "interim/CPE.nbt", randomBytes(300<<10, 1))
 	interimCAT := writeFile(t, fw, "interim/CPE.cat", randomBytes(2000, 2))

@@ -34,7 +34,9 @@ func startApp(t testing.TB, mut func(*Config)) *testApp {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Data, cfg.HTTPAddr, cfg.DashboardAddr, cfg.Host = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "testhost"
-	cfg.DNS.Addr = "127.0.0.1:0"
+	// HTTPS costs three RSA keys per start: only the tests that need it
+	// turn it on.
+	cfg.DNS.Addr, cfg.HTTPSAddr = "127.0.0.1:0", "off"
 	if mut != nil {
 		mut(&cfg)
 	}
@@ -158,7 +160,7 @@ var servingLine = regexp.MustCompile(`^\s+(phones|dashboard):\s+http://(\S+)`)
 // prints where it listens.
 func startServe(t *testing.T, data string, extra ...string) *serveProcess {
 	t.Helper()
-	args := append([]string{"serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--host", "e2e"}, extra...)
+	args := append([]string{"serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--https-addr", "off", "--host", "e2e"}, extra...)
 	cmd := exec.Command(tanjayBinary(t), args...)
 	cmd.Env = append(os.Environ(), "TANJAY_TOKEN=")
 	stdout, err := cmd.StdoutPipe()

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,10 +31,13 @@ const shutdownTimeout = 10 * time.Second
 // is bound.
 type Addrs struct {
 	HTTP      string      `json:"http"`
+	HTTPS     string      `json:"https,omitempty"` // empty when the HTTPS listener is off
 	Dashboard string      `json:"dashboard"`
 	DNS       string      `json:"dns,omitempty"` // empty when the responder is off
 	Advertise string      `json:"advertise"`
 	URLs      legacy.URLs `json:"urls"`
+	// Certificates describe the TLS certificates in use, one line each.
+	Certificates []string `json:"certificates,omitempty"`
 }
 
 // app is the running appliance: what the handlers share.
@@ -111,8 +115,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 	defer dashLn.Close()
 
 	advertise := cfg.advertiseFor(phoneLn.Addr())
-	if a.urls, err = legacy.DeriveURLs(advertise, "http", cfg.URLs); err != nil {
+	var httpsLn net.Listener
+	externalBase := ""
+	if cfg.httpsEnabled() {
+		if httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+			return fmt.Errorf("--https-addr: %w", err)
+		}
+		defer httpsLn.Close()
+		externalBase = legacy.BaseURL("https", httpsAdvertise(advertise, httpsLn.Addr()))
+	}
+	if a.urls, err = legacy.DeriveURLs(legacy.BaseURL("http", advertise), externalBase, cfg.URLs); err != nil {
 		return fmt.Errorf("--advertise: %w", err)
+	}
+	var certs *web.Certs
+	if httpsLn != nil || cfg.DashboardTLS {
+		if certs, err = web.NewCerts(cfg.tlsConfig(advertise)); err != nil {
+			return err
+		}
 	}
 	var dnsSrv *dnsresp.Server
 	if cfg.dnsEnabled() {
@@ -131,17 +150,36 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 	}
 	a.metrics = metricsHandler(newMetricsCollector(a, counts))
 
-	phones := access.Middleware(a.phoneRoutes(audit))
-	servers := []struct {
+	phones := a.phoneRoutes(audit)
+	if certs != nil {
+		// The CA (/certsrv/certnew.p7b, /ca.cer) and ACME answers on every
+		// phone listener.
+		phones = certs.PhoneHandler(phones)
+	}
+	phones = access.Middleware(phones)
+	type server struct {
 		name string
 		srv  *http.Server
 		ln   net.Listener
-	}{
-		{"phones", web.NewServer(phones, ctx, log), phoneLn},
-		{"dashboard", web.NewServer(a.dashboardRoutes(), ctx, log), dashLn},
 	}
+	servers := []server{{"phones", web.NewServer(phones, ctx, log), phoneLn}}
 	bound := Addrs{HTTP: phoneLn.Addr().String(), Dashboard: dashLn.Addr().String(), Advertise: advertise, URLs: a.urls}
+	if httpsLn != nil {
+		servers = append(servers, server{"phones (HTTPS)", web.NewServer(phones, ctx, log), tls.NewListener(httpsLn, certs.PhoneTLS())})
+		bound.HTTPS = httpsLn.Addr().String()
+	}
+	dashboard := dashLn
+	if cfg.DashboardTLS {
+		dashboard = tls.NewListener(dashLn, certs.DashboardTLS())
+	}
+	servers = append(servers, server{"dashboard", web.NewServer(a.dashboardRoutes(), ctx, log), dashboard})
 	g, gctx := errgroup.WithContext(ctx)
+	if certs != nil {
+		for _, c := range certs.Info() {
+			bound.Certificates = append(bound.Certificates, c.String())
+		}
+		g.Go(func() error { return certs.Run(gctx) })
+	}
 	if dnsSrv != nil {
 		udp, _ := dnsSrv.Addr()
 		bound.DNS = udp.String()

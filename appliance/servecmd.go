@@ -35,8 +35,18 @@ func runServe(ctx context.Context, e env, args []string) error {
 			}
 			dns = fmt.Sprintf("%s (%s mode; ucupdates-r2 and ucupdates under %s)", a.DNS, cfg.DNS.Mode, strings.Join(domains, ", "))
 		}
-		fmt.Fprintf(e.stdout, "tanjay %s serving\n  phones:    http://%s (advertised as %s)\n  dashboard: http://%s\n  dns:       %s\n  check-ins: %s\n  files:     %s\n  data:      %s\n",
-			Version, a.HTTP, a.Advertise, a.Dashboard, dns, a.URLs.InternalDownload, a.URLs.InternalStore, cfg.Data)
+		https, scheme := "off", "http"
+		if a.HTTPS != "" {
+			https = "https://" + a.HTTPS
+		}
+		if cfg.DashboardTLS {
+			scheme = "https"
+		}
+		fmt.Fprintf(e.stdout, "tanjay %s serving\n  phones:    http://%s (advertised as %s)\n  https:     %s\n  dashboard: %s://%s\n  dns:       %s\n  check-ins: %s\n  files:     %s\n  data:      %s\n",
+			Version, a.HTTP, a.Advertise, https, scheme, a.Dashboard, dns, a.URLs.InternalDownload, a.URLs.InternalStore, cfg.Data)
+		for _, c := range a.Certificates {
+			fmt.Fprintf(e.stdout, "  cert:      %s\n", c)
+		}
 		b, _ := json.MarshalIndent(a, "", "  ")
 		if err := writeFileAtomic(filepath.Join(cfg.Data, serveInfoFile), append(b, '\n'), 0o644); err != nil {
 			log.Warn("could not record the listen addresses", "err", err)

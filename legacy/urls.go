@@ -22,28 +22,32 @@ type URLs struct {
 	ExternalStore    string `json:"external_store_url"`
 }
 
-// DeriveURLs fills every URL the operator left empty from advertise, the
-// host[:port] phones reach the appliance at, and checks the ones given. The
-// external URLs are derived with the scheme the appliance serves them on
-// (http until the phone-facing HTTPS listener is configured), so every
-// derived URL answers.
-func DeriveURLs(advertise, externalScheme string, given URLs) (URLs, error) {
+// DeriveURLs fills every URL the operator left empty and checks the ones
+// given. internalBase is the scheme, host and port phones reach the plain
+// HTTP listener at (http://192.0.2.10); externalBase is the HTTPS
+// listener's (https://192.0.2.10), or "" when there is none, and then the
+// external URLs are derived from internalBase too, so every derived URL
+// answers.
+func DeriveURLs(internalBase, externalBase string, given URLs) (URLs, error) {
+	if externalBase == "" {
+		externalBase = internalBase
+	}
 	u := given
 	fields := []struct {
-		name, path, scheme string
-		v                  *string
+		name, path, base string
+		v                *string
 	}{
-		{"internal-download-url", "/RequestHandler/ucdevice.upx", "http", &u.InternalDownload},
-		{"internal-store-url", "/DeviceUpdateFiles_Int", "http", &u.InternalStore},
-		{"external-download-url", "/RequestHandlerExt/ucdevice.upx", externalScheme, &u.ExternalDownload},
-		{"external-store-url", "/DeviceUpdateFiles_Ext", externalScheme, &u.ExternalStore},
+		{"internal-download-url", "/RequestHandler/ucdevice.upx", internalBase, &u.InternalDownload},
+		{"internal-store-url", "/DeviceUpdateFiles_Int", internalBase, &u.InternalStore},
+		{"external-download-url", "/RequestHandlerExt/ucdevice.upx", externalBase, &u.ExternalDownload},
+		{"external-store-url", "/DeviceUpdateFiles_Ext", externalBase, &u.ExternalStore},
 	}
 	for _, f := range fields {
 		if *f.v == "" {
-			if err := checkAdvertise(advertise); err != nil {
+			if err := checkBase(f.base); err != nil {
 				return URLs{}, fmt.Errorf("%s is not set and cannot be derived: %w", f.name, err)
 			}
-			*f.v = f.scheme + "://" + advertise + f.path
+			*f.v = strings.TrimRight(f.base, "/") + f.path
 		}
 		if err := checkURL(*f.v); err != nil {
 			return URLs{}, fmt.Errorf("%s %q: %w", f.name, *f.v, err)
@@ -53,7 +57,16 @@ func DeriveURLs(advertise, externalScheme string, given URLs) (URLs, error) {
 	return u, nil
 }
 
-func checkAdvertise(a string) error {
+// BaseURL is scheme://advertise, the base URLs are derived from.
+func BaseURL(scheme, advertise string) string {
+	if advertise == "" {
+		return ""
+	}
+	return scheme + "://" + advertise
+}
+
+// CheckAdvertise checks an advertise address: host[:port], no path.
+func CheckAdvertise(a string) error {
 	if a == "" {
 		return fmt.Errorf("no advertise address")
 	}
@@ -68,6 +81,17 @@ func checkAdvertise(a string) error {
 		return fmt.Errorf("advertise address %q is not host[:port]", a)
 	}
 	return nil
+}
+
+func checkBase(base string) error {
+	if base == "" {
+		return fmt.Errorf("no advertise address")
+	}
+	scheme, rest, ok := strings.Cut(base, "://")
+	if !ok || scheme != "http" && scheme != "https" {
+		return fmt.Errorf("base %q is not http(s)://host[:port]", base)
+	}
+	return CheckAdvertise(rest)
 }
 
 func checkURL(s string) error {

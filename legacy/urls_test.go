@@ -7,6 +7,22 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+func TestDeriveURLsWithHTTPS(t *testing.T) {
+	got, err := DeriveURLs("http://127.0.0.1:8081", "https://127.0.0.1:8443", URLs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := URLs{
+		InternalDownload: "http://127.0.0.1:8081/RequestHandler/ucdevice.upx",
+		InternalStore:    "http://127.0.0.1:8081/DeviceUpdateFiles_Int",
+		ExternalDownload: "https://127.0.0.1:8443/RequestHandlerExt/ucdevice.upx",
+		ExternalStore:    "https://127.0.0.1:8443/DeviceUpdateFiles_Ext",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
 func TestDeriveURLs(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -45,7 +61,7 @@ func TestDeriveURLs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DeriveURLs(tt.advertise, "http", tt.given)
+			got, err := DeriveURLs(BaseURL("http", tt.advertise), "", tt.given)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
