@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/legacy"
@@ -55,6 +56,11 @@ type Config struct {
 	// --dns-mode, --dns-upstream); its Advertise and Host come from the
 	// fields above. Default: lab mode on :53 for lab.local.
 	DNS dnsresp.Config
+	// DHCP is the DHCP server's configuration; it runs only when
+	// DHCP.Interface is set (--dhcp-interface). Its domain, NTP/DNS address
+	// and Lync provisioning host come from the DNS domains, the interface
+	// and Host. Default: off.
+	DHCP dhcp.Config
 	// Token is the admin API bearer token. Default: TANJAY_TOKEN, else the
 	// token in <Data>/admin.token, created (mode 0600) at first start.
 	Token string
@@ -74,6 +80,7 @@ func DefaultConfig() Config {
 		TLS:           web.TLSConfig{Mode: web.ModeSelfSigned, PhoneSigAlg: web.SigSHA1},
 		Host:          host,
 		DNS:           dnsresp.DefaultConfig(),
+		DHCP:          dhcp.Config{Lease: dhcp.DefaultLease, GuardWait: dhcp.DefaultGuardWait},
 	}
 }
 
@@ -145,6 +152,11 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if c.DHCP.Interface != "" {
+		if err := c.dhcpConfig().Validate(); err != nil {
+			return err
+		}
+	}
 	if c.Advertise != "" {
 		if err := legacy.CheckAdvertise(c.Advertise); err != nil {
 			return fmt.Errorf("--advertise: %w", err)
@@ -173,6 +185,22 @@ func (c Config) advertiseFor(bound net.Addr) string {
 		return host
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// dhcpConfig is the DHCP server's configuration with the appliance's
+// domain and names filled in.
+func (c Config) dhcpConfig() dhcp.Config {
+	d := c.DHCP
+	if len(c.DNS.Domains) > 0 {
+		d.Domain = strings.TrimSuffix(c.DNS.Domains[0], ".")
+	}
+	if d.LyncHost == "" && d.Domain != "" {
+		d.LyncHost = dnsHostLabel(c.Host) + "." + d.Domain
+	}
+	if d.LyncScheme == "" && !c.httpsEnabled() {
+		d.LyncScheme, d.LyncPort = "http", 80
+	}
+	return d
 }
 
 // httpsAdvertise is the advertised host with the HTTPS listener's port

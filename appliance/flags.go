@@ -4,9 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 )
 
@@ -78,6 +80,38 @@ func serveFlags(fs *flag.FlagSet, c *Config) {
 	fs.Var(&stringList{list: &c.DNS.Domains}, "domain", "lab domain phones append (DHCP option 15); repeat or comma-separate for several (default lab.local)")
 	fs.Var((*dnsModeFlag)(&c.DNS.Mode), "dns-mode", "lab: every other name answers with the appliance; strict: only the appliance's names; forward: others go to --dns-upstream")
 	fs.StringVar(&c.DNS.Upstream, "dns-upstream", c.DNS.Upstream, "resolver host[:port] for --dns-mode forward")
+	dhcpFlags(fs, &c.DHCP)
+}
+
+// dhcpFlags registers the DHCP server's flags. DHCP runs only with
+// --dhcp-interface: a plugged-in appliance must never answer on a network
+// it was not asked to serve.
+func dhcpFlags(fs *flag.FlagSet, d *dhcp.Config) {
+	fs.StringVar(&d.Interface, "dhcp-interface", d.Interface, "serve DHCP on this interface (default: no DHCP)")
+	fs.Func("dhcp-range", "FIRST-LAST addresses to lease (default: the interface's subnet, less the appliance)", func(v string) error {
+		r, err := dhcp.ParseRange(v)
+		d.Range = r
+		return err
+	})
+	fs.DurationVar(&d.Lease, "dhcp-lease", d.Lease, "lease time")
+	fs.Func("dhcp-router", "router (option 3) to hand out (default none: an isolated lab needs no gateway)", func(v string) error {
+		ip, err := netip.ParseAddr(v)
+		d.Router = ip
+		return err
+	})
+	fs.Func("dhcp-reserve", "MAC=IP[,hostname] static reservation (repeatable; in TANJAY_DHCP_RESERVE, separate entries with spaces)", func(v string) error {
+		for _, entry := range strings.Fields(v) {
+			r, err := dhcp.ParseReservation(entry)
+			if err != nil {
+				return err
+			}
+			d.Reservations = append(d.Reservations, r)
+		}
+		return nil
+	})
+	fs.IntVar(&d.VoiceVLAN, "voice-vlan", d.VoiceVLAN, "voice VLAN for Tanjay phones (vendor class CPE-OCPHONE, option 43); 0: none")
+	fs.BoolVar(&d.Force, "dhcp-force", d.Force, "serve DHCP even when another DHCP server answers on the interface")
+	fs.DurationVar(&d.GuardWait, "dhcp-guard-wait", d.GuardWait, "how long to listen for another DHCP server before serving")
 }
 
 // stringList is a repeatable, comma-separable flag. The first value given

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 // phoneFlags are the simulator's settings on the command line.
 type phoneFlags struct {
 	server, devicePath, mac, serial, version string
+	dns, dhcpInterface, vendorClass          string
 	count, concurrency, rounds, maxHops      int
 	installDelay, fetchDelay                 time.Duration
 	cutAt                                    float64
@@ -38,11 +40,21 @@ func runPhone(ctx context.Context, e env, args []string) error {
 	fs.DurationVar(&f.fetchDelay, "fetch-delay", 0, "wait between an offer and the download")
 	fs.Float64Var(&f.cutAt, "cut-at", 0, "cut each first download off at this fraction (0..1) and resume it with a Range request")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the fleet summary")
+	fs.StringVar(&f.dns, "dns", "", "resolve the server's name through this DNS server (host:port), as a phone uses the one DHCP gave it")
+	fs.StringVar(&f.dhcpInterface, "dhcp-interface", "", "first get an address on this interface by DHCP, as a phone does; then resolve through the leased DNS server and, unless --server is given, check in at http://ucupdates-r2.<leased domain> (the fleet shares the one lease)")
+	fs.StringVar(&f.vendorClass, "vendor-class", "CPE-OCPHONE", "DHCP vendor class (option 60): CPE-OCPHONE for a Tanjay, MS-UC-Client for Lync Phone Edition")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("phone takes no arguments, got %q", fs.Args())
+	}
+	if f.dhcpInterface != "" {
+		serverGiven := false
+		fs.Visit(func(fl *flag.Flag) { serverGiven = serverGiven || fl.Name == "server" })
+		if err := f.lease(ctx, e, serverGiven); err != nil {
+			return err
+		}
 	}
 	phones, err := f.configs()
 	if err != nil {
@@ -61,6 +73,25 @@ func runPhone(ctx context.Context, e env, args []string) error {
 	}
 	if sum.Failed > 0 {
 		return fmt.Errorf("%d of %d phones failed", sum.Failed, sum.Phones)
+	}
+	return nil
+}
+
+// lease gets an address by DHCP and takes the DNS server and domain from it.
+func (f *phoneFlags) lease(ctx context.Context, e env, serverGiven bool) error {
+	l, err := phone.AcquireLease(ctx, f.dhcpInterface, f.vendorClass)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "dhcp: %s on %s from %s, dns %s, domain %q, ntp %s\n", l.Addr, f.dhcpInterface, l.Server, l.DNS, l.Domain, l.NTP)
+	if f.dns == "" && l.DNS.IsValid() {
+		f.dns = l.DNSAddr()
+	}
+	if !serverGiven {
+		if l.Domain == "" {
+			return fmt.Errorf("the DHCP lease names no domain (option 15): give --server")
+		}
+		f.server = "http://ucupdates-r2." + l.Domain
 	}
 	return nil
 }
@@ -91,7 +122,7 @@ func (f phoneFlags) configs() ([]phone.Config, error) {
 			id.Serial = serialFor(id.MAC)
 		}
 		out[i] = phone.Config{Server: f.server, Identity: id, Version: v, InstallDelay: f.installDelay, FetchDelay: f.fetchDelay,
-			CutAt: f.cutAt, MaxHops: f.maxHops, Rounds: f.rounds}
+			CutAt: f.cutAt, MaxHops: f.maxHops, Rounds: f.rounds, DNS: f.dns}
 		if err := out[i].Validate(); err != nil {
 			return nil, usagef("%v", err)
 		}

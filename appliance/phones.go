@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
@@ -157,4 +158,20 @@ func (o dnsObserver) Queried(q dnsresp.Query) {
 		Time: q.At, Kind: store.EventDNS, IP: q.ClientIP.String(),
 		Detail: q.Type + " " + q.Name + " → " + q.Rcode,
 	})
+}
+
+// dhcpObserver puts each DISCOVER and REQUEST on the phone's timeline, with
+// the vendor class, which names the phone family before it ever checks in.
+type dhcpObserver struct{ a *app }
+
+func (o dhcpObserver) DHCP(ev dhcp.Event) {
+	detail := ev.Type + " → " + ev.Reply
+	if ev.VendorClass != "" {
+		detail += " (" + ev.VendorClass + ")"
+	}
+	e := store.Event{Time: ev.At, Kind: store.EventDHCP, MAC: ev.MAC, Detail: detail}
+	if ev.IP.IsValid() {
+		e.IP = ev.IP.String()
+	}
+	o.a.store.Observe(e)
 }

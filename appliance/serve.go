@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/appliance/web"
@@ -33,7 +34,8 @@ type Addrs struct {
 	HTTP      string      `json:"http"`
 	HTTPS     string      `json:"https,omitempty"` // empty when the HTTPS listener is off
 	Dashboard string      `json:"dashboard"`
-	DNS       string      `json:"dns,omitempty"` // empty when the responder is off
+	DNS       string      `json:"dns,omitempty"`  // empty when the responder is off
+	DHCP      string      `json:"dhcp,omitempty"` // interface and address, empty when off
 	Advertise string      `json:"advertise"`
 	URLs      legacy.URLs `json:"urls"`
 	// Certificates describe the TLS certificates in use, one line each.
@@ -57,6 +59,10 @@ type app struct {
 	// importMu runs imports one at a time, so a failed import can take
 	// back exactly the blobs it wrote.
 	importMu sync.Mutex
+	// bound and certs are set once the listeners are bound, before any
+	// serves: what the dashboard's Settings page shows.
+	bound Addrs
+	certs *web.Certs
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -143,6 +149,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 		}
 		defer dnsSrv.Close()
 	}
+	var dhcpSrv *dhcp.Server
+	if cfg.DHCP.Interface != "" {
+		// Listen runs the rogue-server guard first: it refuses to serve
+		// when another DHCP server answers on the interface.
+		if dhcpSrv, err = dhcp.New(cfg.dhcpConfig(), st, dhcpObserver{a}, log); err != nil {
+			return err
+		}
+		if err := dhcpSrv.Listen(ctx); err != nil {
+			return err
+		}
+		defer dhcpSrv.Close()
+	}
 	a.refreshCatalog()
 	var counts dnsCounts
 	if dnsSrv != nil {
@@ -174,6 +192,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 	}
 	servers = append(servers, server{"dashboard", web.NewServer(a.dashboardRoutes(), ctx, log), dashboard})
 	g, gctx := errgroup.WithContext(ctx)
+	if dhcpSrv != nil {
+		bound.DHCP = cfg.DHCP.Interface + " " + dhcpSrv.ServerIP().String()
+		g.Go(func() error { return dhcpSrv.Serve(gctx) })
+	}
 	if certs != nil {
 		for _, c := range certs.Info() {
 			bound.Certificates = append(bound.Certificates, c.String())
@@ -185,6 +207,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 		bound.DNS = udp.String()
 		g.Go(func() error { return dnsSrv.Serve(gctx) })
 	}
+	a.bound, a.certs = bound, certs
 	if ready != nil {
 		ready(bound)
 	}

@@ -29,6 +29,7 @@ const (
 	opTestDevice       = "testdevice"        // TestDevice, put
 	opTestDeviceDelete = "testdevice-delete" // ID
 	opEvent            = "event"             // Event
+	opLease            = "lease"             // Lease, put
 
 	// Snapshots only.
 	opSnapshot = "snapshot" // header: Format, LastSeq
@@ -47,6 +48,7 @@ type record struct {
 	TestDevice *TestDevice    `json:"testdevice,omitempty"`
 	ID         string         `json:"id,omitempty"`
 	Event      *Event         `json:"event,omitempty"`
+	Lease      *Lease         `json:"lease,omitempty"`
 	Device     *Device        `json:"device,omitempty"`
 	IPDevice   *ipDevice      `json:"ip_device,omitempty"`
 	Format     int            `json:"format,omitempty"`
@@ -267,6 +269,8 @@ func (s *Store) applyRecord(txn *memdb.Txn, rec record) error {
 	case rec.Op == opTestDeviceDelete:
 		_, err := txn.DeleteAll(tableTestDevices, indexID, rec.ID)
 		return err
+	case rec.Op == opLease && rec.Lease != nil:
+		return txn.Insert(tableLeases, rec.Lease)
 	case rec.Op == opEvent && rec.Event != nil:
 		s.lastSeq = max(s.lastSeq, rec.Event.Seq)
 		_, _, err := s.observeTxn(txn, rec.Event)
@@ -299,6 +303,8 @@ func (rec record) changes() []Change {
 		return []Change{{Table: tableTestDevices, ID: rec.TestDevice.ID}}
 	case opTestDeviceDelete:
 		return []Change{{Table: tableTestDevices, ID: rec.ID}}
+	case opLease:
+		return []Change{{Table: tableLeases, ID: rec.Lease.MAC}}
 	}
 	return nil
 }

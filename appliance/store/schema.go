@@ -16,6 +16,7 @@ const (
 	tableDevices     = "devices"
 	tableEvents      = "events"
 	tableIPs         = "ips" // internal: no Change names it
+	tableLeases      = "leases"
 )
 
 // Indexes.
@@ -34,6 +35,7 @@ func newDBSchema() *memdb.DBSchema {
 		devicesTableSchema,
 		ipsTableSchema,
 		eventsTableSchema,
+		leasesTableSchema,
 	} {
 		t := fn()
 		db.Tables[t.Name] = t

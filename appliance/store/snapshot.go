@@ -18,7 +18,7 @@ const snapshotFormat = 1
 
 // snapshotTables is the order tables are written in. The events table is
 // written as single events; loading rebuilds the timelines from them.
-var snapshotTables = []string{tableRules, tableImages, tableTestDevices, tableDevices, tableIPs, tableEvents}
+var snapshotTables = []string{tableRules, tableImages, tableTestDevices, tableDevices, tableIPs, tableLeases, tableEvents}
 
 // Snapshot writes the whole state to snapshot-<seq>.json, where seq is a new
 // journal segment started at the same instant, then removes the older
@@ -112,6 +112,8 @@ func (sw *snapshotWriter) row(table string, obj any) error {
 		rec = record{Op: opDevice, Device: o}
 	case *ipDevice:
 		rec = record{Op: opIP, IPDevice: o}
+	case *Lease:
+		rec = record{Op: opLease, Lease: o}
 	case *timeline:
 		var err error
 		o.all(func(e *Event) {

@@ -1,0 +1,64 @@
+package dhcp
+
+import (
+	"net"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// FuzzHandlePacket feeds arbitrary datagrams through the whole packet path
+// but the socket: it must never panic, and any reply it makes must parse
+// and be a BOOTREPLY for the same transaction.
+func FuzzHandlePacket(f *testing.F) {
+	for _, seed := range seedPackets(f) {
+		f.Add(seed)
+	}
+	s := offlineServer(f, Config{VoiceVLAN: 100, Reservations: []Reservation{{MAC: net.HardwareAddr{0, 4, 0xf2, 1, 2, 3}, IP: mustAddr("10.0.0.50"), Hostname: "cx700"}}},
+		"10.0.0.1/24", &memLeases{}, nil)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		reply, to := s.handlePacket(b)
+		if reply == nil {
+			return
+		}
+		resp, err := dhcpv4.FromBytes(reply)
+		if err != nil {
+			t.Fatalf("reply does not parse: %v", err)
+		}
+		req, _ := dhcpv4.FromBytes(b)
+		if resp.OpCode != dhcpv4.OpcodeBootReply || resp.TransactionID != req.TransactionID || to == nil {
+			t.Fatalf("reply %v to %v for request %v", resp.Summary(), to, req.Summary())
+		}
+	})
+}
+
+// seedPackets are a DISCOVER and REQUEST of each vendor class, an INFORM
+// and a RELEASE.
+func seedPackets(tb testing.TB) [][]byte {
+	tb.Helper()
+	mac := net.HardwareAddr{0, 4, 0xf2, 1, 2, 3}
+	var out [][]byte
+	for _, vc := range []string{"", VendorTanjay, VendorLync} {
+		d, err := dhcpv4.NewDiscovery(mac, dhcpv4.WithOption(dhcpv4.OptClassIdentifier(vc)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, d.ToBytes())
+		r, err := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 0, 0, 50))),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 0, 0, 1))),
+			dhcpv4.WithOption(dhcpv4.OptClassIdentifier(vc)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, r.ToBytes())
+	}
+	for _, mt := range []dhcpv4.MessageType{dhcpv4.MessageTypeInform, dhcpv4.MessageTypeRelease} {
+		m, err := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(mt), dhcpv4.WithClientIP(net.IPv4(10, 0, 0, 50)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, m.ToBytes())
+	}
+	return out
+}
