@@ -61,6 +61,13 @@ type Config struct {
 	// and Lync provisioning host come from the DNS domains, the interface
 	// and Host. Default: off.
 	DHCP dhcp.Config
+	// PublicReadOnly shows the dashboard's read-only pages without a login
+	// (a screen on the lab bench); changes always need one. Default true.
+	PublicReadOnly bool
+	// AdminPassword is the dashboard's login password, from
+	// TANJAY_ADMIN_PASSWORD (never a flag: it would show in ps). Default:
+	// generated at first start, shown once, stored hashed.
+	AdminPassword string
 	// Token is the admin API bearer token. Default: TANJAY_TOKEN, else the
 	// token in <Data>/admin.token, created (mode 0600) at first start.
 	Token string
@@ -73,14 +80,15 @@ func DefaultConfig() Config {
 		host = "tanjay"
 	}
 	return Config{
-		Data:          "/var/lib/tanjay",
-		HTTPAddr:      ":80",
-		HTTPSAddr:     ":443",
-		DashboardAddr: ":8080",
-		TLS:           web.TLSConfig{Mode: web.ModeSelfSigned, PhoneSigAlg: web.SigSHA1},
-		Host:          host,
-		DNS:           dnsresp.DefaultConfig(),
-		DHCP:          dhcp.Config{Lease: dhcp.DefaultLease, GuardWait: dhcp.DefaultGuardWait},
+		Data:           "/var/lib/tanjay",
+		HTTPAddr:       ":80",
+		HTTPSAddr:      ":443",
+		DashboardAddr:  ":8080",
+		TLS:            web.TLSConfig{Mode: web.ModeSelfSigned, PhoneSigAlg: web.SigSHA1},
+		Host:           host,
+		DNS:            dnsresp.DefaultConfig(),
+		DHCP:           dhcp.Config{Lease: dhcp.DefaultLease, GuardWait: dhcp.DefaultGuardWait},
+		PublicReadOnly: true,
 	}
 }
 

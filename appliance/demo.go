@@ -52,7 +52,7 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	var f demoFlags
 	fs.StringVar(&f.data, "data", "", "data directory (default: a new temporary one, removed at exit)")
 	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:0", "phone-facing listener")
-	fs.StringVar(&f.dashAddr, "dashboard-addr", "127.0.0.1:8080", "status page and admin API listener")
+	fs.StringVar(&f.dashAddr, "dashboard-addr", "127.0.0.1:8080", "dashboard and admin API listener")
 	fs.StringVar(&f.dnsAddr, "dns-addr", "127.0.0.1:0", "DNS responder the simulated phones find the appliance through")
 	fs.IntVar(&f.phones, "phones", 25, "simulated phones")
 	fs.Int64Var(&f.imageSize, "image-size", 4<<20, "bytes of each synthetic firmware image")
@@ -89,7 +89,7 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	defer cancel()
 	addrs := make(chan Addrs, 1)
 	served := make(chan error, 1)
-	go func() { served <- Run(ctx, cfg, log, func(a Addrs) { addrs <- a }) }()
+	go func() { served <- Run(ctx, cfg, log, e.stdout, func(a Addrs) { addrs <- a }) }()
 	var a Addrs
 	select {
 	case err := <-served:
@@ -126,7 +126,7 @@ func demoFleet(ctx context.Context, e env, f demoFlags, cfg Config, a Addrs) err
 		return err
 	}
 	fmt.Fprintf(e.stdout, "tanjay demo: %d simulated phones walking beta → interim 1.0.522.103 → release\n", len(phones))
-	fmt.Fprintf(e.stdout, "  status page: http://%s/\n  phones resolve %s through the DNS responder on %s, each from its own 127.1.x.y address\n  data: %s\n",
+	fmt.Fprintf(e.stdout, "  dashboard: http://%s/ (read-only without a login; log in with the password above to approve)\n  phones resolve %s through the DNS responder on %s, each from its own 127.1.x.y address\n  data: %s\n",
 		a.Dashboard, phones[0].Server, a.DNS, cfg.Data)
 	fmt.Fprintf(e.stdout, "  admin: tanjay rules --server http://%s --data %s\n", a.Dashboard, cfg.Data)
 	fmt.Fprintf(e.stdout, "  phone %s is a test device: it takes the Pending 4.0.7577.4100. Ctrl-C stops the demo.\n", phones[0].Identity.MAC)

@@ -159,7 +159,7 @@ func startAppInNS(t *testing.T, ns string, mut func(*Config)) *testApp {
 			done <- err
 			return
 		}
-		done <- Run(ctx, cfg, log, func(a Addrs) { ready <- a })
+		done <- Run(ctx, cfg, log, io.Discard, func(a Addrs) { ready <- a })
 	}()
 	var a Addrs
 	select {

@@ -62,6 +62,7 @@ func serveFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.HTTPSAddr, "https-addr", c.HTTPSAddr, `phone-facing HTTPS listener ("off" to run none)`)
 	fs.StringVar(&c.DashboardAddr, "dashboard-addr", c.DashboardAddr, "dashboard and admin API listener")
 	fs.BoolVar(&c.DashboardTLS, "dashboard-tls", c.DashboardTLS, "serve the dashboard and admin API over HTTPS (modern TLS only)")
+	fs.BoolVar(&c.PublicReadOnly, "public-read-only", c.PublicReadOnly, "show the dashboard's read-only pages without a login (changes always need one)")
 	fs.StringVar(&c.TLS.Mode, "tls-mode", c.TLS.Mode, "self-signed (an appliance CA in <data>/tls), files (--tls-cert/--tls-key) or acme (--acme-directory)")
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", c.TLS.CertFile, "PEM certificate and chain, for --tls-mode files")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", c.TLS.KeyFile, "PEM private key, for --tls-mode files")

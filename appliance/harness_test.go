@@ -44,7 +44,7 @@ func startApp(t testing.TB, mut func(*Config)) *testApp {
 	ready := make(chan Addrs, 1)
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() { done <- Run(ctx, cfg, log, func(a Addrs) { ready <- a }) }()
+	go func() { done <- Run(ctx, cfg, log, io.Discard, func(a Addrs) { ready <- a }) }()
 	var a Addrs
 	select {
 	case a = <-ready:

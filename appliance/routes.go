@@ -23,11 +23,12 @@ func (a *app) phoneRoutes(audit *r2.AuditLog) http.Handler {
 }
 
 // dashboardRoutes is the one route table of the dashboard listener: the
-// status page, health, Prometheus metrics, and the admin API under /api/v1/. The phone-facing
+// dashboard (appliance/dashboard) at /, health, Prometheus metrics, and the
+// admin API under /api/v1/ (the more specific patterns win). The phone-facing
 // listener is r2's handler as a whole (it routes by the paths phones use).
 func (a *app) dashboardRoutes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", a.statusPage)
+	mux.Handle("/", a.dashboard.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	if a.metrics != nil {
 		mux.Handle("GET /metrics", a.metrics)

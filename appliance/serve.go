@@ -5,16 +5,19 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tanjay-lab/tanjay/appliance/dashboard"
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/store"
@@ -61,8 +64,9 @@ type app struct {
 	importMu sync.Mutex
 	// bound and certs are set once the listeners are bound, before any
 	// serves: what the dashboard's Settings page shows.
-	bound Addrs
-	certs *web.Certs
+	bound     Addrs
+	certs     *web.Certs
+	dashboard *dashboard.Dashboard
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -74,7 +78,9 @@ func (a *app) refreshCatalog() {
 // Run serves the appliance until ctx ends. It binds every listener before
 // serving anything and fails fast; ready, when non-nil, is called once with
 // the bound addresses.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) error {
+//
+// out is where the dashboard shows a generated admin password, once.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready func(Addrs)) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -162,6 +168,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 		defer dhcpSrv.Close()
 	}
 	a.refreshCatalog()
+	dcfg := dashboard.DefaultConfig(cfg.Data)
+	dcfg.LogDir, dcfg.CaptureDir = filepath.Join(cfg.Data, "logs"), cfg.captureDir()
+	dcfg.AdminPassword, dcfg.PublicReadOnly, dcfg.Out, dcfg.Logger = cfg.AdminPassword, cfg.PublicReadOnly, out, log
+	if a.dashboard, err = dashboard.New(dcfg, st, dashboardActions{a}); err != nil {
+		return err
+	}
+	defer a.dashboard.Close()
 	var counts dnsCounts
 	if dnsSrv != nil {
 		counts = dnsSrv
@@ -220,6 +233,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) e
 		})
 		g.Go(func() error {
 			<-gctx.Done()
+			a.dashboard.Close() // event streams end before the servers wait for them
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			defer cancel()
 			return s.srv.Shutdown(sctx)

@@ -25,8 +25,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return usagef("serve takes no arguments, got %q", fs.Args())
 	}
 	cfg.Token = e.getenv("TANJAY_TOKEN")
+	cfg.AdminPassword = e.getenv("TANJAY_ADMIN_PASSWORD")
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	return Run(ctx, cfg, log, func(a Addrs) {
+	return Run(ctx, cfg, log, e.stdout, func(a Addrs) {
 		dns := "off"
 		if a.DNS != "" {
 			domains := make([]string, len(cfg.DNS.Domains))

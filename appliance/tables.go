@@ -2,8 +2,6 @@ package appliance
 
 import (
 	"fmt"
-	"net/http"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -11,43 +9,13 @@ import (
 	"github.com/tanjay-lab/tanjay/images"
 )
 
-// statusPage is the plain-text status page at / on the dashboard listener:
-// each phone's stage and versions, the rules and the four URLs. It is
-// read-only and needs no token, like a screen on the lab bench.
-func (a *app) statusPage(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Refresh", "2")
-	devices := a.store.Devices(nil)
-	fmt.Fprintf(w, "tanjay %s — %d phones, up %s\n\n", Version, len(devices), time.Since(a.started).Round(time.Second))
-	writeStageCounts(w, devices)
-	fmt.Fprintln(w, "\nPHONES")
-	writeDevices(w, devices, time.Now())
-	fmt.Fprintln(w, "\nRULES")
-	writeRules(w, a.store.Rules(nil))
-	fmt.Fprintf(w, "\nURLS\n  InternalUpdatesDownloadURL  %s\n  InternalUpdatesStoreURL     %s\n  ExternalUpdatesDownloadURL  %s\n  ExternalUpdatesStoreURL     %s\n",
-		a.urls.InternalDownload, a.urls.InternalStore, a.urls.ExternalDownload, a.urls.ExternalStore)
-}
-
+// stageOrder is the order stages are counted in (the metrics).
 var stageOrder = []store.Stage{
 	store.StageDiscovered, store.StageCheckedIn, store.StageOffered, store.StageDownloading,
 	store.StageWaiting, store.StageOnInterim, store.StageDone, store.StageStalled, store.StageFailed,
 }
 
-func writeStageCounts(w http.ResponseWriter, devices []store.Device) {
-	counts := map[store.Stage]int{}
-	for _, d := range devices {
-		counts[d.Stage]++
-	}
-	var parts []string
-	for _, s := range stageOrder {
-		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
-		}
-	}
-	fmt.Fprintf(w, "STAGES  %s\n", strings.Join(parts, " · "))
-}
-
-// writeDevices prints the phone table that `tanjay devices` prints too.
+// writeDevices prints the phone table of `tanjay devices`.
 func writeDevices(w interface{ Write([]byte) (int, error) }, devices []store.Device, now time.Time) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ID\tMODEL\tIP\tSTARTED\tRUNS\tNEXT\tTARGET\tSTAGE\tDOWNLOAD\tLAST SEEN")

@@ -1,0 +1,248 @@
+package dashboard
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Files in Config.DataDir.
+const (
+	passwordHashFile = "dashboard-password.bcrypt" // bcrypt hash of the admin password
+	passwordFile     = "dashboard-password.txt"    // a generated password, 0600, for the operator to read once
+	sessionKeyFile   = "dashboard-session.key"     // HMAC key of session cookies and CSRF tokens
+)
+
+const (
+	sessionCookie = "tanjay_session"
+	loginCookie   = "tanjay_login" // double-submit CSRF token of the login form
+	sessionTTL    = 12 * time.Hour
+
+	loginBurst  = 5                // failed logins allowed at once per client address
+	loginRefill = 12 * time.Second // one more attempt per interval
+)
+
+// bcryptCost is the hash cost; tests lower it.
+var bcryptCost = bcrypt.DefaultCost
+
+// auth holds the admin password hash, the session key, revoked sessions and
+// the login rate limiter.
+type auth struct {
+	hash []byte
+	key  []byte
+	now  func() time.Time
+
+	mu      sync.Mutex
+	revoked map[string]time.Time // session nonce → its expiry
+	tries   map[string]*bucket   // client address → login attempts
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newAuth(cfg Config) (*auth, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, sessionKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	hash, err := passwordHash(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &auth{hash: hash, key: key, now: cfg.Now, revoked: map[string]time.Time{}, tries: map[string]*bucket{}}, nil
+}
+
+// passwordHash hashes cfg.AdminPassword (and stores the hash), or loads the
+// stored hash, or generates a password, shows it once and stores its hash.
+func passwordHash(cfg Config) ([]byte, error) {
+	hashPath := filepath.Join(cfg.DataDir, passwordHashFile)
+	if cfg.AdminPassword != "" {
+		if old, err := os.ReadFile(hashPath); err == nil && bcrypt.CompareHashAndPassword(old, []byte(cfg.AdminPassword)) == nil {
+			return old, nil
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(cfg.AdminPassword), bcryptCost)
+		if err != nil {
+			return nil, fmt.Errorf("hash admin password: %w", err)
+		}
+		return hash, writeFileAtomic(hashPath, hash)
+	}
+	if hash, err := os.ReadFile(hashPath); err == nil {
+		return hash, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("admin password hash: %w", err)
+	}
+	password := randomToken(18)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash admin password: %w", err)
+	}
+	pwPath := filepath.Join(cfg.DataDir, passwordFile)
+	if err := writeFileAtomic(pwPath, []byte(password+"\n")); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(hashPath, hash); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Out, "dashboard admin password (shown once, also in %s): %s\n", pwPath, password)
+	cfg.Logger.Info("generated the dashboard admin password", "file", pwPath)
+	return hash, nil
+}
+
+func loadOrCreateKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("session key: %w", err)
+	}
+	key = make([]byte, 32)
+	rand.Read(key)
+	return key, writeFileAtomic(path, key)
+}
+
+// writeFileAtomic writes a 0600 file by temp file, fsync and rename.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err == nil {
+		_, err = f.Write(b)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(f.Name(), path)
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (a *auth) mac(parts ...string) string {
+	m := hmac.New(sha256.New, a.key)
+	m.Write([]byte(strings.Join(parts, "|")))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkPassword compares in constant time (bcrypt).
+func (a *auth) checkPassword(pw string) bool {
+	return bcrypt.CompareHashAndPassword(a.hash, []byte(pw)) == nil
+}
+
+// allowLogin takes one login attempt from addr's bucket.
+func (a *auth) allowLogin(addr string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	b := a.tries[addr]
+	if b == nil {
+		if len(a.tries) > 10000 { // bounded memory under a spray of addresses
+			clear(a.tries)
+		}
+		b = &bucket{tokens: loginBurst, last: now}
+		a.tries[addr] = b
+	}
+	b.tokens = min(loginBurst, b.tokens+float64(now.Sub(b.last))/float64(loginRefill))
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// newSession returns a cookie value: nonce.expiry.mac.
+func (a *auth) newSession() (value string, expires time.Time) {
+	expires = a.now().Add(sessionTTL)
+	nonce := randomToken(16)
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return nonce + "." + exp + "." + a.mac("session", nonce, exp), expires
+}
+
+// session returns the session nonce of a valid, unexpired, unrevoked cookie.
+func (a *auth) session(r *http.Request) (string, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return "", false
+	}
+	nonce, rest, ok1 := strings.Cut(c.Value, ".")
+	exp, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || !hmac.Equal([]byte(sig), []byte(a.mac("session", nonce, exp))) {
+		return "", false
+	}
+	unix, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || a.now().Unix() >= unix {
+		return "", false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, gone := a.revoked[nonce]; gone {
+		return "", false
+	}
+	return nonce, true
+}
+
+// revoke ends a session (logout) until its cookie would have expired.
+func (a *auth) revoke(nonce string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	for n, exp := range a.revoked {
+		if now.After(exp) {
+			delete(a.revoked, n)
+		}
+	}
+	a.revoked[nonce] = now.Add(sessionTTL)
+}
+
+// csrfToken is the token forms of a session carry.
+func (a *auth) csrfToken(nonce string) string { return a.mac("csrf", nonce) }
+
+func (a *auth) validCSRF(nonce, token string) bool {
+	return token != "" && hmac.Equal([]byte(token), []byte(a.csrfToken(nonce)))
+}
+
+// clientAddr is the remote host without port: the rate limiter's key.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", Expires: expires,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+}

@@ -1,0 +1,229 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// screensForLead is where the browser test also copies its screenshots.
+const screensForLead = "/tmp/tanjay-screens"
+
+// chromiumPath finds Debian's chromium (or TANJAY_CHROMIUM).
+func chromiumPath() string {
+	if p := os.Getenv("TANJAY_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// seedFleet makes a fleet in every stage, for the browser test and its
+// screenshots.
+func seedFleet(t testing.TB, e *env) {
+	t.Helper()
+	e.seedFirmware(t)
+	file := []images.File{{Name: "CPE.nbt", SHA256: strings.Repeat("ef", 32), Size: 8 << 20}}
+	if _, err := e.st.ImportImage(images.Image{Key: ip8540Key, Version: target, Files: file}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Approve(ip8540Key); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	// 1: the phone the test watches: DHCP, DNS, check-in, downloading.
+	e.st.Observe(store.Event{Kind: store.EventDHCP, Time: ago(6 * time.Minute), MAC: mac(1), IP: "10.0.0.3"})
+	e.st.Observe(store.Event{Kind: store.EventDNS, Time: ago(6 * time.Minute), IP: "10.0.0.3", Detail: "ucupdates-r2.lab.local"})
+	checkIn(e.st, 1, cx700, beta, ago(5*time.Minute))
+	download(e.st, 1, 3<<20, 8<<20, ago(4*time.Minute))
+	// 2, 3: offered the interim; 4 has been offered for two hours (slow).
+	checkIn(e.st, 2, cx700, beta, ago(3*time.Minute))
+	checkIn(e.st, 3, cx700, images.Version{}, ago(2*time.Minute))
+	checkIn(e.st, 4, cx700, beta, ago(2*time.Hour))
+	download(e.st, 5, 6<<20, 8<<20, ago(time.Minute))
+	checkIn(e.st, 5, cx700, beta, ago(3*time.Minute))
+	download(e.st, 5, 7<<20, 8<<20, ago(time.Minute))
+	// 6, 7: IP8540s on the interim; 8, 9: done.
+	for _, i := range []int{6, 7, 8, 9} {
+		checkIn(e.st, i, ip8540, beta, ago(3*time.Hour))
+		checkIn(e.st, i, ip8540, interim, ago(2*time.Hour))
+	}
+	checkIn(e.st, 8, ip8540, target, ago(30*time.Minute))
+	checkIn(e.st, 9, ip8540, target, ago(20*time.Minute))
+	// 10: stalled (offered again and again, never fetched).
+	for k := range 3 {
+		checkIn(e.st, 10, cx700, beta, ago(time.Duration(30-10*k)*time.Minute))
+	}
+	// 11: failed (fetched, never installed).
+	checkIn(e.st, 11, ip8540, interim, ago(50*time.Minute))
+	download(e.st, 11, 8<<20, 8<<20, ago(45*time.Minute))
+	for k := range 3 {
+		checkIn(e.st, 11, ip8540, interim, ago(time.Duration(40-10*k)*time.Minute))
+	}
+	// 12: only asked DNS so far.
+	e.st.Observe(store.Event{Kind: store.EventDNS, Time: ago(time.Minute), IP: "10.0.0.99", Detail: "ucupdates-r2.lab.local"})
+}
+
+func TestBrowser(t *testing.T) {
+	chromium := chromiumPath()
+	if chromium == "" {
+		t.Skip("no chromium binary: apt-get install -y chromium (or set TANJAY_CHROMIUM) to run the browser test")
+	}
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	e := newEnv(t, func(c *Config) { c.PublicReadOnly = false })
+	seedFleet(t, e)
+	artifacts := os.Getenv("TANJAY_TEST_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 1000),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil { // start the browser without a timeout
+		t.Fatalf("start chromium %s: %v", chromium, err)
+	}
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	navigate := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		if _, err := chromedp.RunResponse(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	shot := func(name string) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		for _, dir := range []string{artifacts, screensForLead} {
+			os.MkdirAll(dir, 0o755)
+			if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+				t.Errorf("save %s: %v", name, err)
+			}
+		}
+	}
+
+	// Log in: the views are behind the login in this test.
+	navigate("open the fleet", chromedp.Navigate(e.srv.URL+"/"))
+	step("login form", chromedp.WaitVisible(chromedp.ID("password")))
+	step("type password", chromedp.SendKeys(chromedp.ID("password"), testPassword))
+	navigate("log in", chromedp.Click(chromedp.ID("login-submit")))
+	step("fleet after login", chromedp.WaitVisible(chromedp.ID("phones")), chromedp.WaitVisible(chromedp.ID("logout")))
+
+	// Approve the pending CX700 rule through the confirmation.
+	navigate("firmware page", chromedp.Navigate(e.srv.URL+"/firmware"))
+	shot("firmware.png")
+	navigate("approve link", chromedp.Click(chromedp.CSS(`a[href*="action=approve"]`)))
+	if what := text(".confirm .what"); !strings.Contains(what, "will be offered 3.5.6907.200") {
+		t.Errorf("confirmation says %q", what)
+	}
+	shot("confirm.png")
+	navigate("confirm", chromedp.Click(chromedp.ID("confirm")))
+	if flash := text("#flash"); !strings.Contains(flash, "approve UCPhone/Polycom/CX700/A/ENU/CPE") {
+		t.Errorf("after approve the page says %q", flash)
+	}
+	if r, _ := e.st.Rule(cx700Key); r.Approved != target {
+		t.Fatalf("rule after the browser approved it: %+v", r)
+	}
+
+	// Watch phone 1 change stage live, without a reload.
+	navigate("fleet", chromedp.Navigate(e.srv.URL+"/"))
+	row := "#r-" + mac(1)
+	step("phone row", chromedp.WaitVisible(chromedp.CSS(row)))
+	if st := text(row + " td.stage"); !strings.Contains(st, "downloading") {
+		t.Fatalf("phone 1 before: %q", st)
+	}
+	step("mark the page", chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`),
+		chromedp.Poll[chromedp.Void](`document.getElementById('live').classList.contains('on')`, chromedp.WithPollingTimeout(10*time.Second)))
+	download(e.st, 1, 8<<20, 8<<20, time.Now())
+	step("stage changes live", chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).textContent.includes('waiting to install')`, row+" td.stage"),
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+	checkIn(e.st, 1, cx700, interim, time.Now())
+	step("and again", chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).textContent.includes('on interim')`, row+" td.stage"),
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+	if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !ok {
+		t.Errorf("the page was reloaded (or %v)", err)
+	}
+	shot("fleet.png")
+
+	// Sort and filter work in the page.
+	step("filter", chromedp.SendKeys(chromedp.ID("filter"), "IP8540"))
+	if shown := text("#shown"); !strings.HasPrefix(shown, "5 of 12") {
+		t.Errorf("filter IP8540: %q", shown)
+	}
+
+	step("clear filter", chromedp.Evaluate[chromedp.Void](`(f => { f.value = ''; f.dispatchEvent(new Event('input')); })(document.getElementById('filter'))`))
+
+	// Open the phone's timeline.
+	navigate("open phone", chromedp.Click(chromedp.CSS(row+" a")))
+	step("timeline", chromedp.WaitVisible(chromedp.ID("timeline")))
+	tl := strings.ToLower(text("#timeline"))
+	for _, w := range []string{"reported 1.0.522.103", "fetched CPE.nbt", "asked ucupdates-r2.lab.local", "dhcp"} {
+		if !strings.Contains(tl, strings.ToLower(w)) {
+			t.Errorf("timeline has no %q", w)
+		}
+	}
+	if path := text("#path"); !strings.Contains(path, "1.0.199.0") || !strings.Contains(path, "3.5.6907.200") {
+		t.Errorf("path %q", path)
+	}
+	shot("phone.png")
+
+	navigate("kiosk", chromedp.Navigate(e.srv.URL+"/kiosk"))
+	shot("kiosk.png")
+	navigate("test devices", chromedp.Navigate(e.srv.URL+"/testdevices"))
+	shot("testdevices.png")
+	navigate("settings", chromedp.Navigate(e.srv.URL+"/settings"))
+	shot("settings.png")
+	t.Logf("screenshots in %s and %s", artifacts, screensForLead)
+}

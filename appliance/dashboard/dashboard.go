@@ -1,0 +1,161 @@
+package dashboard
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// Store is what the dashboard reads. *store.Store satisfies it.
+type Store interface {
+	Devices(ws memdb.WatchSet) []store.Device
+	Device(id string) (store.Device, bool)
+	Events(ws memdb.WatchSet, deviceID string) []store.Event
+	Rules(ws memdb.WatchSet) []images.Rule
+	Images(ws memdb.WatchSet) []images.Image
+	TestDevices(ws memdb.WatchSet) []store.TestDevice
+	Subscribe(buf int) *store.Subscription
+}
+
+// Actions are the operator changes the dashboard offers. The appliance
+// implements them: each change is durable when it returns, and the planner
+// sees it.
+type Actions interface {
+	// RuleAction applies "approve", "reject" or "restore" to the rule.
+	RuleAction(action string, key images.RuleKey) (images.Rule, error)
+	// AddTestDevice adds a MAC or serial, normalised by the appliance.
+	AddTestDevice(id string) (store.TestDevice, error)
+	RemoveTestDevice(id string) (store.TestDevice, error)
+	// Import reads the multipart upload of a vendor package (field "file")
+	// from r.
+	Import(r *http.Request) (ImportResult, error)
+	// Health is what the Settings page shows.
+	Health() Health
+}
+
+// ImportResult is what an import added.
+type ImportResult struct {
+	Rules    []images.Rule
+	Images   []images.Image
+	Warnings []string
+}
+
+// Health is the appliance's settings and health for the Settings page.
+type Health struct {
+	Version      string
+	URLs         [][2]string // name, value: InternalUpdatesDownloadURL and the other three
+	DNS          string      // e.g. "127.0.0.1:53, lab mode, domains lab.local"
+	Listeners    [][3]string // name, address, state
+	Certificates [][3]string // name, SHA-256 fingerprint, expiry (none until TLS lands)
+	DataDir      string
+	DataBytes    int64
+}
+
+// Config is the dashboard's configuration.
+type Config struct {
+	// DataDir holds the admin password hash and the session key. Required.
+	DataDir string
+	// LogDir is <data>/logs: the Logs page tails the newest files of its
+	// audit/ and access/ folders. Empty: the page says there are none.
+	LogDir string
+	// CaptureDir is <data>/captures, listed on the Logs page.
+	CaptureDir string
+	// AdminPassword is the operator's password (TANJAY_ADMIN_PASSWORD).
+	// Default "": use the stored hash, or at first start generate one,
+	// show it once on Out and the Logger and write it to a 0600 file in
+	// DataDir. Only a hash of it is kept.
+	AdminPassword string
+	// PublicReadOnly makes the read-only views (fleet, phone, firmware,
+	// test devices, logs, settings, export) public. Changes always need
+	// the login; /kiosk is always public. Default (DefaultConfig): true.
+	PublicReadOnly bool
+	// Out is where a generated password is shown. Default io.Discard.
+	Out io.Writer
+	// Logger gets errors and the generated-password notice. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig is a Config for dataDir with every default: public
+// read-only views, logs and captures in their usual places under it.
+func DefaultConfig(dataDir string) Config {
+	return Config{
+		DataDir:        dataDir,
+		LogDir:         dataDir + "/logs",
+		CaptureDir:     dataDir + "/captures",
+		PublicReadOnly: true,
+	}
+}
+
+// Validate reports a Config the dashboard cannot run with.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("dashboard: DataDir is required (it holds the password hash and session key)")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Dashboard is the web UI. Its handler is safe for concurrent use.
+type Dashboard struct {
+	cfg   Config
+	st    Store
+	act   Actions
+	auth  *auth
+	pages map[string]*template.Template
+	hub   *hub
+	mux   *http.ServeMux
+}
+
+// New makes the dashboard: it loads or creates the password hash and the
+// session key in cfg.DataDir, parses the templates and starts the live
+// feed's fan-out. Close stops it.
+func New(cfg Config, st Store, act Actions) (*Dashboard, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	a, err := newAuth(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, fmt.Errorf("dashboard templates: %w", err)
+	}
+	d := &Dashboard{cfg: cfg, st: st, act: act, auth: a, pages: pages}
+	d.hub = newHub(st, d.renderFleetUpdate, cfg.Logger)
+	d.mux = d.routes()
+	go d.hub.run()
+	return d, nil
+}
+
+// Handler serves every page, asset, form action, the event stream and the
+// CSV export. Mount it at "/" after the appliance's own routes.
+func (d *Dashboard) Handler() http.Handler { return d.mux }
+
+// Close ends every event stream and stops the fan-out. It may be called
+// more than once.
+func (d *Dashboard) Close() { d.hub.close() }

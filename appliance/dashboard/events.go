@@ -1,0 +1,262 @@
+package dashboard
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Live feed tuning.
+const (
+	feedBuffer      = 4096                   // the hub's store subscription
+	clientBuffer    = 8                      // frames a browser may be behind before it gets a refresh
+	coalesceEvery   = 500 * time.Millisecond // changes are batched into one frame per interval
+	maxRowsPerFrame = 200                    // rows per frame: a burst rolls in over several frames
+	writeTimeout    = 10 * time.Second       // a stream whose browser does not read for this long ends
+	heartbeat       = 25 * time.Second
+)
+
+// Stream topics: which changes a browser wants.
+const (
+	topicFleet  = "fleet"  // rows and summary of changed phones
+	topicDevice = "device" // a refresh when one phone changes
+	topicAdmin  = "admin"  // a refresh when rules, images or test devices change
+)
+
+var refreshFrame = []byte("event: refresh\ndata: {}\n\n")
+
+// hub is the one store subscription of the dashboard. It coalesces changes,
+// renders each update once and fans the frames out to the streams without
+// ever blocking: the store's feed drops for the hub, and the hub drops for
+// a browser whose buffer is full (replacing what it missed by a refresh).
+// So neither a slow browser nor the rendering ever holds up Observe. Its
+// work is bounded by the frame rate, not by the check-in rate: at most
+// maxRowsPerFrame rows every coalesceEvery, however many phones changed.
+type hub struct {
+	st     Store
+	render func(changed map[string]bool) []byte // a fleet "rows" frame
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	clients map[*streamClient]struct{}
+	done    chan struct{}
+	closed  bool
+	stopped chan struct{}
+}
+
+type streamClient struct {
+	topic    string
+	deviceID string
+	ch       chan []byte
+}
+
+func newHub(st Store, render func(map[string]bool) []byte, log *slog.Logger) *hub {
+	return &hub{st: st, render: render, log: log, clients: map[*streamClient]struct{}{},
+		done: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+// pendingRows is the ordered set of phones whose fleet rows are still to
+// be sent, oldest change first.
+type pendingRows struct {
+	order []string
+	in    map[string]bool
+}
+
+func (p *pendingRows) add(id string) {
+	if p.in == nil {
+		p.in = map[string]bool{}
+	}
+	if !p.in[id] {
+		p.in[id] = true
+		p.order = append(p.order, id)
+	}
+}
+
+// take removes and returns up to n phones.
+func (p *pendingRows) take(n int) map[string]bool {
+	n = min(n, len(p.order))
+	out := make(map[string]bool, n)
+	for _, id := range p.order[:n] {
+		out[id] = true
+		delete(p.in, id)
+	}
+	p.order = p.order[n:]
+	return out
+}
+
+func (p *pendingRows) reset() { p.order, p.in = nil, nil }
+
+// tick is what changed during one interval.
+type tick struct {
+	devices map[string]bool // devices and timelines
+	admin   bool
+	lagged  bool // the hub's subscription dropped changes
+}
+
+func (h *hub) run() {
+	defer close(h.stopped)
+	sub := h.st.Subscribe(feedBuffer)
+	defer sub.Close()
+	ticker := time.NewTicker(coalesceEvery)
+	defer ticker.Stop()
+	var rows pendingRows
+	t := tick{devices: map[string]bool{}}
+	for {
+		select {
+		case <-h.done:
+			return
+		case c, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			t.lagged = t.lagged || c.Lagged
+			switch c.Table {
+			case "devices", "events":
+				t.devices[c.ID] = true
+				rows.add(c.ID)
+			default:
+				t.admin = true
+			}
+		case <-ticker.C:
+			h.publish(t, &rows)
+			t = tick{devices: map[string]bool{}}
+		}
+	}
+}
+
+// publish renders at most maxRowsPerFrame changed rows once and offers
+// the frame to every fleet stream; device and admin streams get a refresh
+// when what they show changed. When the hub itself lagged it does not know
+// what changed, so every stream gets a refresh.
+func (h *hub) publish(t tick, rows *pendingRows) {
+	h.mu.Lock()
+	clients := make([]*streamClient, 0, len(h.clients))
+	wantFleet := false
+	for c := range h.clients {
+		clients = append(clients, c)
+		wantFleet = wantFleet || c.topic == topicFleet
+	}
+	h.mu.Unlock()
+	if !wantFleet || t.lagged {
+		rows.reset() // a new fleet page, or the refresh, renders everything
+	}
+	var frame []byte
+	if len(rows.order) > 0 {
+		frame = h.render(rows.take(maxRowsPerFrame))
+	}
+	for _, c := range clients {
+		switch {
+		case t.lagged:
+			c.offer(refreshFrame)
+		case c.topic == topicFleet && frame != nil:
+			c.offer(frame)
+		case c.topic == topicDevice && t.devices[c.deviceID]:
+			c.offer(refreshFrame)
+		case c.topic == topicAdmin && t.admin:
+			c.offer(refreshFrame)
+		}
+	}
+}
+
+// offer never blocks: when the browser is clientBuffer frames behind, its
+// oldest frame goes and a refresh takes the new one's place.
+func (c *streamClient) offer(frame []byte) {
+	select {
+	case c.ch <- frame:
+		return
+	default:
+	}
+	select {
+	case <-c.ch:
+	default:
+	}
+	select {
+	case c.ch <- refreshFrame:
+	default:
+	}
+}
+
+func (h *hub) add(c *streamClient) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.clients[c] = struct{}{}
+	return true
+}
+
+func (h *hub) remove(c *streamClient) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, c)
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
+}
+
+// streams is how many event streams are open.
+func (h *hub) streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}
+
+// serveEvents is GET /events?topic=fleet|admin or ?device=ID: a
+// server-sent event stream. It ends on Close, when the request's context
+// ends, or when a write does not finish within writeTimeout.
+func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
+	c := &streamClient{topic: r.URL.Query().Get("topic"), ch: make(chan []byte, clientBuffer)}
+	if id := r.URL.Query().Get("device"); id != "" {
+		c.topic, c.deviceID = topicDevice, id
+	}
+	switch c.topic {
+	case topicFleet, topicAdmin, topicDevice:
+	default:
+		http.Error(w, "unknown topic", http.StatusBadRequest)
+		return
+	}
+	if !d.hub.add(c) {
+		http.Error(w, "dashboard is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer d.hub.remove(c)
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	write := func(b []byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !write([]byte("retry: 2000\n: connected\n\n")) {
+		return
+	}
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
+	for {
+		var frame []byte
+		select {
+		case <-r.Context().Done():
+			return
+		case <-d.hub.done:
+			return
+		case <-beat.C:
+			frame = []byte(": heartbeat\n\n")
+		case frame = <-c.ch:
+		}
+		if !write(frame) {
+			return
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package dashboard
+
+import (
+	"encoding/csv"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+)
+
+// exportFleet is GET /export/fleet.csv: one row per phone — identity,
+// versions before and after, and for each hop the version and when the
+// phone was first seen running it (RFC 3339, UTC).
+func (d *Dashboard) exportFleet(w http.ResponseWriter, r *http.Request, _ session) {
+	devs := d.st.Devices(nil)
+	hops := 0
+	for i := range devs {
+		hops = max(hops, len(devs[i].Hops))
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="fleet.csv"`)
+	cw := csv.NewWriter(w)
+	header := []string{"id", "mac", "serial", "ip", "device_path", "first_version", "version", "target", "stage", "stage_reason", "first_seen", "last_seen", "checkins"}
+	for i := 1; i <= hops; i++ {
+		n := strconv.Itoa(i)
+		header = append(header, "hop"+n+"_version", "hop"+n+"_at")
+	}
+	cw.Write(header)
+	for i := range devs {
+		cw.Write(csvRow(&devs[i], hops))
+	}
+	cw.Flush()
+}
+
+func csvRow(d *store.Device, hops int) []string {
+	row := []string{d.ID, d.MAC, d.Serial, d.IP, devicePath(d), reportedCSV(d, d.FirstVersion.String()), reportedCSV(d, d.Version.String()),
+		verCSV(d), string(d.Stage), d.StageReason, timeCSV(d.FirstSeen), timeCSV(d.LastSeen), strconv.Itoa(d.CheckIns)}
+	for i := range hops {
+		if i < len(d.Hops) {
+			row = append(row, d.Hops[i].Version.String(), timeCSV(d.Hops[i].At))
+		} else {
+			row = append(row, "", "")
+		}
+	}
+	return row
+}
+
+func devicePath(d *store.Device) string {
+	if d.DevicePath.DeviceType == "" {
+		return ""
+	}
+	return d.DevicePath.String()
+}
+
+func reportedCSV(d *store.Device, v string) string {
+	if d.CheckIns == 0 {
+		return ""
+	}
+	return v
+}
+
+func verCSV(d *store.Device) string {
+	if d.Target.IsZero() {
+		return ""
+	}
+	return d.Target.String()
+}
+
+func timeCSV(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

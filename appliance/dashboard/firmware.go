@@ -1,0 +1,203 @@
+package dashboard
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// ruleActions are the transitions the Firmware page offers.
+var ruleActions = map[string]string{"approve": "Approve", "reject": "Reject", "restore": "Restore"}
+
+// firmwareData is the firmware page.
+type firmwareData struct {
+	page
+	Rules    []ruleRow
+	Diagrams []pathDiagram
+}
+
+type ruleRow struct {
+	Key                        string
+	Approved, Pending, Restore string
+	Restored                   bool
+	CanApprove, CanReject      bool
+	CanRestore                 bool
+	Phones, TestPhones         int // phones on the rule's path, and test devices among them
+	Images                     []string
+}
+
+// pathDiagram is one model's upgrade path as SVG.
+type pathDiagram struct {
+	Model string
+	SVG   template.HTML
+}
+
+func (d *Dashboard) firmwarePage(w http.ResponseWriter, r *http.Request, s session) {
+	p := newPage(r, s, "Firmware", "firmware")
+	p.Stream = "topic=" + topicAdmin
+	devs := d.st.Devices(nil)
+	tests := testIDs(d.st.TestDevices(nil))
+	imgs := d.st.Images(nil)
+	data := firmwareData{page: p}
+	for _, rule := range d.st.Rules(nil) {
+		row := ruleRow{Key: rule.Key.String(), Approved: ver(rule.Approved), Pending: ver(rule.Pending), Restore: ver(rule.Restore),
+			Restored: rule.Restored, CanApprove: !rule.Pending.IsZero(), CanReject: !rule.Pending.IsZero(), CanRestore: !rule.Restore.IsZero()}
+		for i := range devs {
+			if ruleMatches(rule.Key, devs[i].DevicePath) {
+				row.Phones++
+				if isTest(&devs[i], tests) {
+					row.TestPhones++
+				}
+			}
+		}
+		for _, im := range imgs {
+			if im.Key.ID() == rule.Key.ID() {
+				row.Images = append(row.Images, im.Version.String())
+			}
+		}
+		data.Rules = append(data.Rules, row)
+	}
+	data.Diagrams = pathDiagrams(devs, imgs)
+	d.render(w, "firmware", data)
+}
+
+// ruleMatches reports whether a phone at p is served by the rule: the same
+// device path, or for OCInterim/<Locale> every model of that locale.
+func ruleMatches(k images.RuleKey, p images.DevicePath) bool {
+	if p.Model == "" {
+		return false
+	}
+	if k.IsInterim() {
+		return strings.EqualFold(k.Locale, p.Locale)
+	}
+	return strings.EqualFold(k.DevicePath.String(), p.String())
+}
+
+func testIDs(tds []store.TestDevice) map[string]bool {
+	m := make(map[string]bool, len(tds))
+	for _, td := range tds {
+		m[strings.ToUpper(td.ID)] = true
+	}
+	return m
+}
+
+func isTest(d *store.Device, tests map[string]bool) bool {
+	return d.IsTest || (d.MAC != "" && tests[strings.ToUpper(d.MAC)]) || (d.Serial != "" && tests[strings.ToUpper(d.Serial)])
+}
+
+// confirmData is the confirmation of a rule action: which phones it reaches.
+type confirmData struct {
+	page
+	Action, Label, Rule string
+	What                string
+	Phones              []phoneRow
+	More                int
+}
+
+const confirmListMax = 200
+
+func (d *Dashboard) confirmPage(w http.ResponseWriter, r *http.Request, s session) {
+	action := r.URL.Query().Get("action")
+	key, err := images.ParseRuleKey(r.URL.Query().Get("rule"))
+	if ruleActions[action] == "" || err != nil {
+		http.Error(w, "want ?action=approve|reject|restore&rule=<rule>", http.StatusBadRequest)
+		return
+	}
+	rule, ok := findRule(d.st.Rules(nil), key)
+	if !ok {
+		http.Error(w, "no rule "+key.String(), http.StatusNotFound)
+		return
+	}
+	data := confirmData{page: newPage(r, s, "Confirm "+action, "firmware"), Action: action, Label: ruleActions[action], Rule: rule.Key.String()}
+	reached, what := reach(action, rule, d.st.Devices(nil), testIDs(d.st.TestDevices(nil)))
+	data.What = what
+	now := d.cfg.Now()
+	for i := range reached {
+		if len(data.Phones) == confirmListMax {
+			data.More = len(reached) - confirmListMax
+			break
+		}
+		data.Phones = append(data.Phones, makeRow(&reached[i], nil, now))
+	}
+	d.render(w, "confirm", data)
+}
+
+func findRule(rules []images.Rule, key images.RuleKey) (images.Rule, bool) {
+	i := slices.IndexFunc(rules, func(r images.Rule) bool { return r.Key.ID() == key.ID() })
+	if i < 0 {
+		return images.Rule{}, false
+	}
+	return rules[i], true
+}
+
+// reach is who an action on rule changes something for, and a sentence
+// that says what. Approve reaches every phone on the path that is not a
+// test device (those had Pending already); Reject only the test devices
+// (they go back to Approved); Restore every phone on the path.
+func reach(action string, rule images.Rule, devs []store.Device, tests map[string]bool) ([]store.Device, string) {
+	var out []store.Device
+	for i := range devs {
+		if !ruleMatches(rule.Key, devs[i].DevicePath) {
+			continue
+		}
+		test := isTest(&devs[i], tests)
+		if (action == "approve" && test) || (action == "reject" && !test) {
+			continue
+		}
+		out = append(out, devs[i])
+	}
+	n := len(out)
+	switch action {
+	case "approve":
+		return out, fmt.Sprintf("%d phone(s) that are not test devices will be offered %s at their next check-in.", n, rule.Pending)
+	case "reject":
+		return out, fmt.Sprintf("%d test device(s) will no longer be offered %s and go back to %s.", n, rule.Pending, ver(rule.Approved))
+	}
+	return out, fmt.Sprintf("%s becomes the approved version again: %d phone(s) may be offered it, even those running a higher version.", rule.Restore, n)
+}
+
+func (d *Dashboard) ruleAction(w http.ResponseWriter, r *http.Request, _ session) {
+	action := r.PathValue("action")
+	if ruleActions[action] == "" {
+		http.Error(w, "unknown action "+action, http.StatusNotFound)
+		return
+	}
+	key, err := images.ParseRuleKey(r.PostFormValue("rule"))
+	if err != nil {
+		flashRedirect(w, r, "/firmware", "", err)
+		return
+	}
+	rule, err := d.act.RuleAction(action, key)
+	if err != nil {
+		d.cfg.Logger.Info("dashboard rule action refused", "action", action, "rule", key, "err", err)
+		flashRedirect(w, r, "/firmware", "", err)
+		return
+	}
+	flashRedirect(w, r, "/firmware", fmt.Sprintf("%s %s: approved %s, pending %s", action, rule.Key, ver(rule.Approved), ver(rule.Pending)), nil)
+}
+
+func (d *Dashboard) uploadAction(w http.ResponseWriter, r *http.Request, _ session) {
+	res, err := d.act.Import(r)
+	if err != nil {
+		flashRedirect(w, r, "/firmware", "", fmt.Errorf("import: %w", err))
+		return
+	}
+	var parts []string
+	for _, im := range res.Images {
+		parts = append(parts, im.Key.String()+" "+im.Version.String())
+	}
+	msg := fmt.Sprintf("imported %d image(s): %s", len(res.Images), strings.Join(parts, ", "))
+	if len(res.Warnings) > 0 {
+		msg += " — warnings: " + strings.Join(res.Warnings, "; ")
+	}
+	if len(res.Images) == 0 {
+		err = errors.New(msg)
+	}
+	flashRedirect(w, r, "/firmware", msg, err)
+}

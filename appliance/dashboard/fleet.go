@@ -1,0 +1,275 @@
+package dashboard
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// stageOrder is the order of the stage counts and the stage sort key.
+var stageOrder = []store.Stage{
+	store.StageDiscovered, store.StageCheckedIn, store.StageOffered, store.StageDownloading,
+	store.StageWaiting, store.StageOnInterim, store.StageDone, store.StageStalled, store.StageFailed,
+}
+
+var stageLabels = map[store.Stage]string{
+	store.StageDiscovered:  "discovered",
+	store.StageCheckedIn:   "checked in",
+	store.StageOffered:     "offered",
+	store.StageDownloading: "downloading",
+	store.StageWaiting:     "waiting to install",
+	store.StageOnInterim:   "on interim",
+	store.StageDone:        "done",
+	store.StageStalled:     "stalled",
+	store.StageFailed:      "failed",
+}
+
+// Peer-stall thresholds: a phone is flagged when it has been in its stage
+// more than slowFactor times the median of the phones in the same stage,
+// and at least slowMin.
+const (
+	slowFactor = 3
+	slowMin    = 10 * time.Minute
+)
+
+// peerStallStages are the stages a phone should pass through on its own;
+// checked-in (no rule) waits for the operator, done/stalled/failed are ends.
+var peerStallStages = map[store.Stage]bool{
+	store.StageDiscovered: true, store.StageOffered: true, store.StageDownloading: true,
+	store.StageWaiting: true, store.StageOnInterim: true,
+}
+
+// stageCount is one stage's tile on the fleet page.
+type stageCount struct {
+	Stage store.Stage
+	Label string
+	N     int
+}
+
+// modelSummary is one row of the per-model table.
+type modelSummary struct {
+	Model  string
+	Total  int
+	Done   int
+	Pct    int
+	Counts []int // per stageOrder
+}
+
+// fleetSummary is the top of the fleet and kiosk pages.
+type fleetSummary struct {
+	Total, Done, Pct int
+	Attention        int // stalled, failed or slow
+	Stages           []stageCount
+	Models           []modelSummary
+}
+
+// phoneRow is one phone in the live table. Sort keys are precomputed.
+type phoneRow struct {
+	ID, MAC, Serial, Model, IP string
+	Started, Current, Next     string
+	StartedKey, CurrentKey     string
+	Stage                      store.Stage
+	StageLabel, StageKey       string
+	Hop                        string // "hop 1 of 2"
+	Reason                     string // why stalled, failed or flagged slow
+	Slow                       bool
+	IsTest                     bool
+	Pct                        int
+	Download                   string // "3.1 of 12.0 MiB"
+	LastSeen                   string
+	LastSeenUnix               int64
+}
+
+// fleetView is the derived fleet: summary and rows, sorted by ID.
+type fleetView struct {
+	Summary fleetSummary
+	Rows    []phoneRow
+}
+
+// stageMedians is the median time in stage per stage, over the fleet.
+func stageMedians(devs []store.Device, now time.Time) map[store.Stage]time.Duration {
+	ages := map[store.Stage][]time.Duration{}
+	for i := range devs {
+		d := &devs[i]
+		if peerStallStages[d.Stage] {
+			ages[d.Stage] = append(ages[d.Stage], now.Sub(d.StageSince))
+		}
+	}
+	med := make(map[store.Stage]time.Duration, len(ages))
+	for s, a := range ages {
+		slices.Sort(a)
+		med[s] = a[len(a)/2]
+	}
+	return med
+}
+
+// slowReason says why d is flagged as slower than its peers, or "".
+func slowReason(d *store.Device, med map[store.Stage]time.Duration, now time.Time) string {
+	m, ok := med[d.Stage]
+	if !ok {
+		return ""
+	}
+	age := now.Sub(d.StageSince)
+	if age <= slowMin || age <= slowFactor*m {
+		return ""
+	}
+	return fmt.Sprintf("%s for %s, %d× the median of phones in this stage (%s)",
+		stageLabels[d.Stage], roundDur(age), int(age/max(m, time.Second)), roundDur(m))
+}
+
+// buildFleet derives the fleet view; devs are sorted by ID by the store.
+func buildFleet(devs []store.Device, now time.Time) fleetView {
+	med := stageMedians(devs, now)
+	v := fleetView{Rows: make([]phoneRow, len(devs))}
+	counts := make([]int, len(stageOrder))
+	models := map[string]*modelSummary{}
+	for i := range devs {
+		d := &devs[i]
+		row := makeRow(d, med, now)
+		v.Rows[i] = row
+		si := stageIndex(d.Stage)
+		counts[si]++
+		m := models[row.Model]
+		if m == nil {
+			m = &modelSummary{Model: row.Model, Counts: make([]int, len(stageOrder))}
+			models[row.Model] = m
+		}
+		m.Total++
+		m.Counts[si]++
+		if d.Stage == store.StageDone {
+			v.Summary.Done++
+			m.Done++
+		}
+		if row.Reason != "" {
+			v.Summary.Attention++
+		}
+	}
+	v.Summary.Total = len(devs)
+	v.Summary.Pct = pct(v.Summary.Done, v.Summary.Total)
+	for i, s := range stageOrder {
+		v.Summary.Stages = append(v.Summary.Stages, stageCount{Stage: s, Label: stageLabels[s], N: counts[i]})
+	}
+	for _, m := range models {
+		m.Pct = pct(m.Done, m.Total)
+		v.Summary.Models = append(v.Summary.Models, *m)
+	}
+	slices.SortFunc(v.Summary.Models, func(a, b modelSummary) int { return strings.Compare(a.Model, b.Model) })
+	return v
+}
+
+func makeRow(d *store.Device, med map[store.Stage]time.Duration, now time.Time) phoneRow {
+	r := phoneRow{
+		ID: d.ID, MAC: d.MAC, Serial: d.Serial, Model: modelName(d.DevicePath), IP: d.IP,
+		Started: reported(d, d.FirstVersion), Current: reported(d, d.Version), Next: ver(d.Offered),
+		StartedKey: versionKey(d.FirstVersion), CurrentKey: versionKey(d.Version),
+		Stage: d.Stage, StageLabel: stageLabels[d.Stage], StageKey: stageKeys[stageIndex(d.Stage)],
+		IsTest: d.IsTest, LastSeen: ago(now, d.LastSeen), LastSeenUnix: d.LastSeen.Unix(),
+	}
+	if r.StageLabel == "" {
+		r.StageLabel = string(d.Stage)
+	}
+	if !d.Offered.IsZero() && len(d.Path) > 1 {
+		r.Hop = fmt.Sprintf("hop 1 of %d", len(d.Path))
+	}
+	switch d.Stage {
+	case store.StageStalled, store.StageFailed:
+		r.Reason = d.StageReason
+	default:
+		if why := slowReason(d, med, now); why != "" {
+			r.Reason, r.Slow = why, true
+		}
+	}
+	if d.DownloadTotal > 0 {
+		r.Pct = int(min(100, d.DownloadBytes*100/d.DownloadTotal))
+		r.Download = mib(d.DownloadBytes) + " of " + mib(d.DownloadTotal)
+	}
+	return r
+}
+
+// stageKeys sort the stage column in stageOrder.
+var stageKeys = []string{"00", "01", "02", "03", "04", "05", "06", "07", "08"}
+
+func stageIndex(s store.Stage) int {
+	if i := slices.Index(stageOrder, s); i >= 0 {
+		return i
+	}
+	return 0
+}
+
+func pct(n, total int) int {
+	if total == 0 {
+		return 0
+	}
+	return n * 100 / total
+}
+
+func modelName(p images.DevicePath) string {
+	if p.Model == "" {
+		return "unknown model"
+	}
+	return p.Vendor + " " + p.Model
+}
+
+func ver(v images.Version) string {
+	if v.IsZero() {
+		return "–"
+	}
+	return v.String()
+}
+
+// reported shows a version a phone reported: 0.0.0.0 is meaningful there
+// (a beta phone that cannot name its image), "–" only before any check-in.
+func reported(d *store.Device, v images.Version) string {
+	if d.CheckIns == 0 {
+		return "–"
+	}
+	return v.String()
+}
+
+// versionKey sorts versions numerically as strings: each part zero-padded
+// to 10 digits (uint32).
+func versionKey(v images.Version) string {
+	var b [4 * 11]byte
+	out := b[:0]
+	for i, p := range v {
+		if i > 0 {
+			out = append(out, '.')
+		}
+		var digits [10]byte
+		n := strconv.AppendUint(digits[:0], uint64(p), 10)
+		for range 10 - len(n) {
+			out = append(out, '0')
+		}
+		out = append(out, n...)
+	}
+	return string(out)
+}
+
+func mib(n int64) string {
+	var b [24]byte
+	return string(append(strconv.AppendFloat(b[:0], float64(n)/(1<<20), 'f', 1, 64), " MiB"...))
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return roundDur(now.Sub(t)) + " ago"
+}
+
+func roundDur(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

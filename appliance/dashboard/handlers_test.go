@@ -1,0 +1,600 @@
+package dashboard
+
+import (
+	"bufio"
+	"bytes"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// seededEnv has firmware and three phones: one downloading, one on the
+// interim, one IP8540 that is a test device.
+func seededEnv(t *testing.T, mut func(*Config)) *env {
+	t.Helper()
+	e := newEnv(t, mut)
+	e.seedFirmware(t)
+	now := time.Now()
+	checkIn(e.st, 1, cx700, beta, now.Add(-time.Minute))
+	download(e.st, 1, 3<<20, 8<<20, now)
+	checkIn(e.st, 2, cx700, interim, now)
+	if _, err := e.act.AddTestDevice(mac(3)); err != nil {
+		t.Fatal(err)
+	}
+	checkIn(e.st, 3, ip8540, beta, now)
+	return e
+}
+
+func TestReadOnlyPages(t *testing.T) {
+	e := seededEnv(t, nil)
+	os.MkdirAll(filepath.Join(e.cfg.LogDir, "audit"), 0o755)
+	os.MkdirAll(filepath.Join(e.cfg.LogDir, "access"), 0o755)
+	os.MkdirAll(e.cfg.CaptureDir, 0o755)
+	os.WriteFile(filepath.Join(e.cfg.LogDir, "audit", "RequestHandlerAuditLog_t_2026-11-27.csv"), []byte("a,b\nAUDIT-LINE-1\n"), 0o644)
+	os.WriteFile(filepath.Join(e.cfg.LogDir, "access", "access.log"), []byte("#Fields: date time\nACCESS-LINE-1\n"), 0o644)
+	os.WriteFile(filepath.Join(e.cfg.CaptureDir, "capture-1.xml"), []byte("<Request/>"), 0o644)
+	c := e.client(t)
+	for _, tc := range []struct {
+		name, path string
+		want       []string
+	}{
+		{"fleet", "/", []string{"0004F2000001", "downloading", "37% · 3.0 MiB of 8.0 MiB", "Polycom CX700", "LG-Nortel IP8540", `data-stream="topic=fleet"`, "Log in"}},
+		{"kiosk", "/kiosk", []string{`class="kiosk"`, "0004F2000002", "on interim"}},
+		{"phone", "/phone/" + mac(1), []string{"Upgrade path", "1.0.199.0", "1.0.522.103", "3.5.6907.200", "fetched CPE.nbt", "offered 1.0.522.103"}},
+		{"firmware", "/firmware", []string{"OCInterim/ENU/CPE", "UCPhone/Polycom/CX700/A/ENU/CPE", "<svg", "Log in to approve"}},
+		{"test devices", "/testdevices", []string{mac(3), "/phone/" + mac(3)}},
+		{"logs", "/logs", []string{"AUDIT-LINE-1", "ACCESS-LINE-1", "capture-1.xml"}},
+		{"settings", "/settings", []string{"InternalUpdatesDownloadURL", "lab mode", "123.0 MiB", "0.0.0.0:8080"}},
+		{"login", "/login", []string{`type="password"`, `name="csrf"`}},
+		{"css", "/assets/style.css", []string{"--accent"}},
+		{"js", "/assets/app.js", []string{"EventSource"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := c.get(tc.path)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %s", tc.path, resp.Status)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("GET %s: no %q in the page", tc.path, w)
+				}
+			}
+		})
+	}
+	if resp, _ := c.get("/phone/NOPE"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown phone: %s, want 404", resp.Status)
+	}
+	if resp, _ := c.get("/"); !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("no CSP header: %v", resp.Header)
+	}
+}
+
+func TestPrivateReadOnlyViews(t *testing.T) {
+	e := seededEnv(t, func(c *Config) { c.PublicReadOnly = false })
+	c := e.client(t)
+	for _, path := range []string{"/", "/phone/" + mac(1), "/firmware", "/testdevices", "/logs", "/settings", "/export/fleet.csv"} {
+		resp, _ := c.get(path)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+			t.Errorf("GET %s without login: %s %s, want 303 to /login", path, resp.Status, resp.Header.Get("Location"))
+		}
+	}
+	if resp, _ := c.get("/events?device=" + mac(1)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("device stream without login: %s, want 403", resp.Status)
+	}
+	if resp, body := c.get("/kiosk"); resp.StatusCode != http.StatusOK || !strings.Contains(body, mac(1)) {
+		t.Errorf("kiosk must stay public: %s", resp.Status)
+	}
+	c.login(testPassword)
+	if resp, _ := c.get("/settings"); resp.StatusCode != http.StatusOK {
+		t.Errorf("settings after login: %s", resp.Status)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	resp := c.login("wrong")
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "err=wrong+password") {
+		t.Errorf("wrong password: Location %q", loc)
+	}
+	resp = c.login(testPassword)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("login: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	var sc *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == sessionCookie {
+			sc = ck
+		}
+	}
+	if sc == nil || !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict", sc)
+	}
+	if _, body := c.get("/"); !strings.Contains(body, "Log out") {
+		t.Error("fleet page after login has no Log out")
+	}
+	tok := c.csrf("/")
+	if resp, _ := c.post("/logout", url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("logout with a bad CSRF token: %s, want 403", resp.Status)
+	}
+	if resp, _ := e.client(t).post("/logout", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("logout without login: %s, want 403", resp.Status)
+	}
+	c.post("/logout", url.Values{"csrf": {tok}})
+	if resp, _ := c.post("/testdevices/add", url.Values{"csrf": {tok}, "id": {"SN1"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("after logout a replayed session must be refused: %s", resp.Status)
+	}
+
+	// The login form's own CSRF token.
+	if resp, _ := e.client(t).post("/login", url.Values{"password": {testPassword}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("login without CSRF token: %s, want 403", resp.Status)
+	}
+	// Open redirects are refused.
+	c2 := e.client(t)
+	tok = c2.csrf("/login")
+	if resp, _ := c2.post("/login", url.Values{"csrf": {tok}, "password": {testPassword}, "next": {"//evil.example/"}}); resp.Header.Get("Location") != "/" {
+		t.Errorf("next=//evil: Location %q, want /", resp.Header.Get("Location"))
+	}
+}
+
+func TestLoginRateLimited(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	tok := c.csrf("/login")
+	var last *http.Response
+	for range loginBurst + 1 {
+		last, _ = c.post("/login", url.Values{"csrf": {tok}, "password": {"guess"}})
+	}
+	if last.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("attempt %d: %s, want 429", loginBurst+1, last.Status)
+	}
+	if resp, _ := c.post("/login", url.Values{"csrf": {tok}, "password": {testPassword}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the right password is rate limited too: %s", resp.Status)
+	}
+}
+
+func TestGeneratedPassword(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	st, err := store.Open(dir+"/state", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := DefaultConfig(dir)
+	cfg.Out = &out
+	d, err := New(cfg, st, &fakeActions{st: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	pw, err := os.ReadFile(filepath.Join(dir, passwordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, passwordFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("password file mode %v, want 0600", fi.Mode().Perm())
+	}
+	password := strings.TrimSpace(string(pw))
+	if !strings.Contains(out.String(), password) {
+		t.Errorf("password not shown on Out: %q", out.String())
+	}
+	if hash, _ := os.ReadFile(filepath.Join(dir, passwordHashFile)); bytes.Contains(hash, []byte(password)) || len(hash) == 0 {
+		t.Errorf("hash file must hold a hash, not the password")
+	}
+	out.Reset()
+	d, err = New(cfg, st, &fakeActions{st: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if out.Len() != 0 {
+		t.Errorf("second start showed the password again: %q", out.String())
+	}
+	if !d.auth.checkPassword(password) {
+		t.Error("the generated password does not log in")
+	}
+}
+
+// adminCase is one admin action: its request and how to see that it worked.
+type adminCase struct {
+	name string
+	path string
+	form url.Values
+	ok   func(t *testing.T, e *env)
+}
+
+func adminCases() []adminCase {
+	return []adminCase{
+		{"approve", "/firmware/approve", url.Values{"rule": {cx700Key.String()}}, func(t *testing.T, e *env) {
+			if r := rule(t, e, cx700Key); r.Approved != target || !r.Pending.IsZero() {
+				t.Errorf("after approve: %+v", r)
+			}
+		}},
+		{"restore", "/firmware/restore", url.Values{"rule": {interimKey.String()}}, nil}, // no restore version: refused as a flash
+		{"reject", "/firmware/reject", url.Values{"rule": {ip8540Key.String()}}, nil},
+		{"add test device", "/testdevices/add", url.Values{"id": {"00:04:f2:aa:bb:cc"}}, func(t *testing.T, e *env) {
+			if !e.st.IsTestDevice("0004F2AABBCC", "") {
+				t.Error("test device not added")
+			}
+		}},
+		{"remove test device", "/testdevices/remove", url.Values{"id": {mac(3)}}, func(t *testing.T, e *env) {
+			if e.st.IsTestDevice(mac(3), "") {
+				t.Error("test device not removed")
+			}
+		}},
+	}
+}
+
+func rule(t *testing.T, e *env, k images.RuleKey) images.Rule {
+	t.Helper()
+	r, ok := e.st.Rule(k)
+	if !ok {
+		t.Fatalf("no rule %s", k)
+	}
+	return r
+}
+
+func TestAdminActions(t *testing.T) {
+	for _, tc := range adminCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			e := seededEnv(t, nil)
+			before := e.snapshot()
+			anon := e.client(t)
+			if resp, _ := anon.post(tc.path, tc.form); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("without login: %s, want 403", resp.Status)
+			}
+			c := e.client(t)
+			c.login(testPassword)
+			bad := cloneValues(tc.form)
+			bad.Set("csrf", "forged")
+			if resp, _ := c.post(tc.path, bad); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("bad CSRF token: %s, want 403", resp.Status)
+			}
+			if resp, _ := c.post(tc.path, tc.form); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("no CSRF token: %s, want 403", resp.Status)
+			}
+			if after := e.snapshot(); after != before {
+				t.Fatalf("a refused request changed the state:\n%s\n%s", before, after)
+			}
+			good := cloneValues(tc.form)
+			good.Set("csrf", c.csrf("/firmware"))
+			resp, _ := c.post(tc.path, good)
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("with login and token: %s, want 303", resp.Status)
+			}
+			loc := resp.Header.Get("Location")
+			if tc.ok != nil {
+				if !strings.Contains(loc, "msg=") {
+					t.Errorf("redirect %q carries no message", loc)
+				}
+				tc.ok(t, e)
+			} else if !strings.Contains(loc, "err=") {
+				t.Errorf("an impossible transition must come back as an error: %q", loc)
+			}
+			_, body := c.get(loc)
+			if !strings.Contains(body, `class="flash`) {
+				t.Errorf("the page after the action shows no flash message")
+			}
+		})
+	}
+}
+
+// snapshot is the operator state, to see that refused requests changed nothing.
+func (e *env) snapshot() string {
+	var b strings.Builder
+	for _, r := range e.st.Rules(nil) {
+		b.WriteString(r.Key.String() + " " + r.Approved.String() + " " + r.Pending.String() + ";")
+	}
+	for _, td := range e.st.TestDevices(nil) {
+		b.WriteString(td.ID + ";")
+	}
+	return b.String()
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+func TestUpload(t *testing.T) {
+	e := seededEnv(t, nil)
+	body := func() (*bytes.Buffer, string) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		fw, _ := mw.CreateFormFile("file", "UCUpdates.exe")
+		fw.Write([]byte("MZ fake package"))
+		mw.Close()
+		return &buf, mw.FormDataContentType()
+	}
+	post := func(c *client, query string) *http.Response {
+		b, ct := body()
+		resp, err := c.c.Post(c.base+"/firmware/upload"+query, ct, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post(e.client(t), ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("upload without login: %s", resp.Status)
+	}
+	c := e.client(t)
+	c.login(testPassword)
+	if resp := post(c, "?csrf=forged"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("upload with a bad token: %s", resp.Status)
+	}
+	if len(e.act.imports) != 0 {
+		t.Fatalf("refused uploads reached Import: %v", e.act.imports)
+	}
+	_, page := c.get("/firmware")
+	if !strings.Contains(page, `enctype="multipart/form-data"`) {
+		t.Fatal("no upload form for a logged-in operator")
+	}
+	resp := post(c, "?csrf="+url.QueryEscape(c.csrf("/firmware")))
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "imported+1+image") {
+		t.Fatalf("upload: %s %s", resp.Status, resp.Header.Get("Location"))
+	}
+	if len(e.act.imports) != 1 || e.act.imports[0] != "UCUpdates.exe" {
+		t.Errorf("Import got %v", e.act.imports)
+	}
+	if r := rule(t, e, ip8540Key); r.Pending != target {
+		t.Errorf("imported rule: %+v", r)
+	}
+}
+
+func TestConfirmSaysWhoIsReached(t *testing.T) {
+	e := seededEnv(t, nil)
+	c := e.client(t)
+	if resp, _ := c.get("/firmware/confirm?action=approve&rule=" + url.QueryEscape(cx700Key.String())); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("confirm without login: %s, want 303 to login", resp.Status)
+	}
+	c.login(testPassword)
+	_, body := c.get("/firmware/confirm?action=approve&rule=" + url.QueryEscape(cx700Key.String()))
+	for _, w := range []string{"2 phone(s) that are not test devices will be offered 3.5.6907.200", mac(1), mac(2), `action="/firmware/approve"`} {
+		if !strings.Contains(body, w) {
+			t.Errorf("confirm page: no %q", w)
+		}
+	}
+	if strings.Contains(body, mac(3)) {
+		t.Error("an IP8540 is not on the CX700 path")
+	}
+	if resp, _ := c.get("/firmware/confirm?action=explode&rule=x"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad action: %s", resp.Status)
+	}
+}
+
+func TestReach(t *testing.T) {
+	devs := []store.Device{
+		{ID: "A", MAC: "A", DevicePath: cx700},
+		{ID: "B", MAC: "B", DevicePath: ip8540},
+		{ID: "C", MAC: "C", DevicePath: cx700, IsTest: true},
+		{ID: "D", Serial: "S-D", DevicePath: cx700},
+		{ID: "E"}, // never checked in: no model
+	}
+	tests := map[string]bool{"S-D": true}
+	ids := func(ds []store.Device) string {
+		var s []string
+		for _, d := range ds {
+			s = append(s, d.ID)
+		}
+		return strings.Join(s, ",")
+	}
+	for _, tc := range []struct {
+		name   string
+		action string
+		key    images.RuleKey
+		want   string
+	}{
+		{"interim rule reaches every model of the locale", "restore", interimKey, "A,B,C,D"},
+		{"approve reaches the non-test phones of the model", "approve", cx700Key, "A"},
+		{"reject reaches only test devices", "reject", cx700Key, "C,D"},
+		{"other locale", "restore", images.RuleKey{DevicePath: images.DevicePath{DeviceType: images.InterimDeviceType, Locale: "DEU"}, UpdateType: "CPE"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := reach(tc.action, images.Rule{Key: tc.key}, devs, tests)
+			if ids(got) != tc.want {
+				t.Errorf("reach = %q, want %q", ids(got), tc.want)
+			}
+		})
+	}
+}
+
+func TestSlowerThanPeersIsFlagged(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	dev := func(id string, stage store.Stage, age time.Duration) store.Device {
+		return store.Device{ID: id, Stage: stage, StageSince: now.Add(-age), DevicePath: cx700}
+	}
+	devs := []store.Device{
+		dev("a", store.StageDownloading, 2*time.Minute), dev("b", store.StageDownloading, 3*time.Minute),
+		dev("c", store.StageDownloading, 4*time.Minute), dev("slow", store.StageDownloading, 40*time.Minute),
+		dev("young", store.StageOffered, 20*time.Second), dev("old-but-short", store.StageOffered, 5*time.Minute),
+		{ID: "stalled", Stage: store.StageStalled, StageReason: "offered 1.0.522.103 3 times without fetching it", StageSince: now},
+	}
+	v := buildFleet(devs, now)
+	got := map[string]string{}
+	for _, r := range v.Rows {
+		got[r.ID] = r.Reason
+	}
+	if !strings.Contains(got["slow"], "downloading for 40m00s") {
+		t.Errorf("slow phone: reason %q", got["slow"])
+	}
+	if got["old-but-short"] != "" {
+		t.Errorf("5 minutes is under the 10 minute floor: %q", got["old-but-short"])
+	}
+	if got["stalled"] == "" || v.Summary.Attention != 2 {
+		t.Errorf("stalled reason %q, attention %d (want 2)", got["stalled"], v.Summary.Attention)
+	}
+}
+
+func TestExportCSV(t *testing.T) {
+	e := newEnv(t, nil)
+	e.seedFirmware(t)
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	checkIn(e.st, 1, cx700, beta, t0)
+	checkIn(e.st, 1, cx700, interim, t0.Add(time.Hour))
+	checkIn(e.st, 1, cx700, target, t0.Add(2*time.Hour))
+	checkIn(e.st, 2, ip8540, beta, t0)
+	resp, body := e.client(t).get("/export/fleet.csv")
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	wantHeader := "id,mac,serial,ip,device_path,first_version,version,target,stage,stage_reason,first_seen,last_seen,checkins,hop1_version,hop1_at,hop2_version,hop2_at,hop3_version,hop3_at"
+	if lines[0] != wantHeader {
+		t.Errorf("header\n got %s\nwant %s", lines[0], wantHeader)
+	}
+	want1 := "0004F2000001,0004F2000001,SN00001,10.0.0.3,UCPhone/Polycom/CX700/A/ENU,1.0.199.0,3.5.6907.200,3.5.6907.200,done,,2026-11-27T10:00:00Z,2026-11-27T12:00:00Z,3,1.0.199.0,2026-11-27T10:00:00Z,1.0.522.103,2026-11-27T11:00:00Z,3.5.6907.200,2026-11-27T12:00:00Z"
+	if len(lines) != 3 || lines[1] != want1 {
+		t.Errorf("rows:\n%s\nwant first\n%s", strings.Join(lines[1:], "\n"), want1)
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	e := seededEnv(t, nil)
+	resp, err := http.Get(e.srv.URL + "/events?topic=fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(nil, 1<<20)
+	readUntil := func(prefix string) string {
+		t.Helper()
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), prefix) {
+				return lines.Text()
+			}
+		}
+		t.Fatalf("stream ended before %q: %v", prefix, lines.Err())
+		return ""
+	}
+	readUntil(": connected")
+	download(e.st, 1, 8<<20, 8<<20, time.Now())
+	readUntil("event: rows")
+	data := readUntil("data: ")
+	if !strings.Contains(data, mac(1)) || !strings.Contains(data, "waiting to install") || !strings.Contains(data, `"summary"`) {
+		t.Errorf("rows event: %.300s", data)
+	}
+
+	// Close ends open streams promptly.
+	done := make(chan struct{})
+	go func() {
+		for lines.Scan() {
+		}
+		close(done)
+	}()
+	e.d.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream still open 5s after Close")
+	}
+	if r, err := http.Get(e.srv.URL + "/events?topic=fleet"); err == nil {
+		r.Body.Close()
+		if r.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("stream after Close: %s, want 503", r.Status)
+		}
+	}
+}
+
+func TestSlowStreamGetsRefresh(t *testing.T) {
+	c := &streamClient{topic: topicFleet, ch: make(chan []byte, clientBuffer)}
+	for i := range clientBuffer + 5 {
+		c.offer([]byte{byte(i)}) // never blocks
+	}
+	var last []byte
+	for len(c.ch) > 0 {
+		last = <-c.ch
+	}
+	if !bytes.Equal(last, refreshFrame) {
+		t.Errorf("a browser that fell behind must end with a refresh, got %q", last)
+	}
+}
+
+func TestDeviceStreamRefreshes(t *testing.T) {
+	e := seededEnv(t, nil)
+	resp, err := http.Get(e.srv.URL + "/events?device=" + mac(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	checkIn(e.st, 1, cx700, interim, time.Now()) // another phone: nothing for this stream
+	checkIn(e.st, 2, cx700, target, time.Now())
+	for sc.Scan() {
+		if sc.Text() == "event: refresh" {
+			return
+		}
+	}
+	t.Fatal("no refresh for the phone's own change")
+}
+
+func TestRowsAreEscaped(t *testing.T) {
+	e := newEnv(t, nil)
+	evil := `<script>alert("x")</script>`
+	e.st.Observe(store.Event{Kind: store.EventCheckIn, MAC: "0004F2ABCDEF", Serial: evil, IP: "10.0.0.9", DevicePath: cx700, Reported: beta,
+		Detail: evil})
+	_, body := e.client(t).get("/")
+	if strings.Contains(body, evil) {
+		t.Fatal("a phone's serial reached the page unescaped")
+	}
+	if !strings.Contains(body, `&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;`) {
+		t.Error("escaped serial not on the page")
+	}
+	row := string(appendRow(nil, &phoneRow{ID: `IP:1"><x`, Stage: store.StageDiscovered}))
+	if strings.Contains(row, `"><x`) || !strings.Contains(row, `href="/phone/IP:1%22%3E%3Cx"`) {
+		t.Errorf("row with a hostile ID: %s", row)
+	}
+}
+
+// The appliance's listener has a ReadTimeout; a stream must outlive it.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	e := seededEnv(t, nil)
+	srv := httptest.NewUnstartedServer(e.d.Handler())
+	srv.Config.ReadTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/events?topic=fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	<-time.After(5 * srv.Config.ReadTimeout) // the timeout is what is tested
+	download(e.st, 1, 8<<20, 8<<20, time.Now())
+	for sc.Scan() {
+		if sc.Text() == "event: rows" {
+			return
+		}
+	}
+	t.Fatalf("stream ended after the listener's ReadTimeout: %v", sc.Err())
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).Validate(); err == nil {
+		t.Error("empty DataDir accepted")
+	}
+	if err := DefaultConfig(t.TempDir()).Validate(); err != nil {
+		t.Error(err)
+	}
+	if c := DefaultConfig("/d"); !c.PublicReadOnly || c.LogDir != "/d/logs" || c.CaptureDir != "/d/captures" {
+		t.Errorf("DefaultConfig = %+v", c)
+	}
+}

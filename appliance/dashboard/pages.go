@@ -1,0 +1,241 @@
+package dashboard
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// fleetData is the fleet page and the kiosk.
+type fleetData struct {
+	page
+	fleetView
+	Stages   []stageCount  // the filter's choices
+	RowsHTML template.HTML // the phone table's rows (see appendRow)
+}
+
+func (d *Dashboard) fleetData(r *http.Request, s session, kiosk bool) fleetData {
+	p := newPage(r, s, "Fleet", "fleet")
+	p.Stream = "topic=" + topicFleet
+	if kiosk {
+		p.Title, p.Nav, p.Kiosk = "Kiosk", "kiosk", true
+	}
+	v := buildFleet(d.st.Devices(nil), d.cfg.Now())
+	return fleetData{page: p, fleetView: v, Stages: v.Summary.Stages, RowsHTML: rowsHTML(v.Rows)}
+}
+
+func (d *Dashboard) fleetPage(w http.ResponseWriter, r *http.Request, s session) {
+	d.render(w, "fleet", d.fleetData(r, s, false))
+}
+
+// kioskPage is the fleet, read-only and full screen, for a bench screen:
+// public whatever PublicReadOnly says, and never showing forms.
+func (d *Dashboard) kioskPage(w http.ResponseWriter, r *http.Request, _ session) {
+	d.render(w, "fleet", d.fleetData(r, session{}, true))
+}
+
+// phoneData is the phone page.
+type phoneData struct {
+	page
+	Row    phoneRow
+	Dev    store.Device
+	Steps  []pathStep
+	Events []eventRow
+}
+
+// pathStep is one version on a phone's path.
+type pathStep struct {
+	Version string
+	Label   string // beta, interim, target
+	State   string // done, current, next, planned
+	At      string // when the phone was first seen running it
+}
+
+type eventRow struct {
+	Time, Kind, Summary string
+}
+
+func (d *Dashboard) phonePage(w http.ResponseWriter, r *http.Request, s session) {
+	dev, ok := d.st.Device(r.PathValue("id"))
+	if !ok {
+		http.Error(w, "no phone "+r.PathValue("id"), http.StatusNotFound)
+		return
+	}
+	now := d.cfg.Now()
+	devs := d.st.Devices(nil)
+	p := newPage(r, s, "Phone "+dev.ID, "fleet")
+	p.Stream = "device=" + url.QueryEscape(dev.ID)
+	data := phoneData{page: p, Dev: dev, Row: makeRow(&dev, stageMedians(devs, now), now),
+		Steps: planSteps(dev, interimVersions(d.st.Images(nil)))}
+	evs := d.st.Events(nil, dev.ID)
+	for i := len(evs) - 1; i >= 0; i-- { // newest first
+		data.Events = append(data.Events, eventRow{Time: evs[i].Time.Local().Format("2006-01-02 15:04:05"), Kind: string(evs[i].Kind), Summary: eventSummary(evs[i])})
+	}
+	d.render(w, "phone", data)
+}
+
+func interimVersions(imgs []images.Image) map[images.Version]bool {
+	m := map[images.Version]bool{}
+	for _, im := range imgs {
+		if im.Interim {
+			m[im.Version] = true
+		}
+	}
+	return m
+}
+
+// interimThreshold is the interim build beta phones must take first.
+var interimThreshold = images.Version{1, 0, 522, 0}
+
+func versionLabel(v images.Version, target images.Version, interim map[images.Version]bool) string {
+	switch {
+	case v.IsZero():
+		return "beta (unknown)"
+	case interim[v] || (v[0] == 1 && v[1] == 0 && v[2] == 522):
+		return "interim"
+	case !target.IsZero() && v == target:
+		return "target"
+	case v.Less(interimThreshold):
+		return "beta"
+	}
+	return "release"
+}
+
+// planSteps is the path beta → interim → target: the versions the phone
+// ran (Hops), then the ones still to go (Path, ending at Target).
+func planSteps(d store.Device, interim map[images.Version]bool) []pathStep {
+	var steps []pathStep
+	seen := map[images.Version]bool{}
+	for i, h := range d.Hops {
+		st := "done"
+		if i == len(d.Hops)-1 {
+			st = "current"
+		}
+		steps = append(steps, pathStep{Version: h.Version.String(), Label: versionLabel(h.Version, d.Target, interim), State: st, At: h.At.Local().Format("2006-01-02 15:04")})
+		seen[h.Version] = true
+	}
+	rest := slices.Clone(d.Path)
+	if !d.Target.IsZero() && !slices.Contains(rest, d.Target) {
+		rest = append(rest, d.Target)
+	}
+	for _, v := range rest {
+		if seen[v] || v.IsZero() {
+			continue
+		}
+		seen[v] = true
+		st := "planned"
+		if v == d.Offered {
+			st = "next"
+		}
+		steps = append(steps, pathStep{Version: v.String(), Label: versionLabel(v, d.Target, interim), State: st})
+	}
+	if n := len(steps); n > 0 && steps[n-1].State == "current" && d.Stage == store.StageDone {
+		steps[n-1].State = "done current"
+	}
+	return steps
+}
+
+// eventSummary is one line on the timeline.
+func eventSummary(e store.Event) string {
+	var b strings.Builder
+	switch e.Kind {
+	case store.EventCheckIn:
+		fmt.Fprintf(&b, "reported %s", e.Reported)
+		if e.DevicePath.Model != "" {
+			fmt.Fprintf(&b, " as %s", e.DevicePath)
+		}
+		if e.Offered.IsZero() {
+			b.WriteString("; nothing offered")
+		} else {
+			fmt.Fprintf(&b, "; offered %s", e.Offered)
+			if e.File != "" {
+				fmt.Fprintf(&b, " (%s)", e.File)
+			}
+		}
+		if !e.Target.IsZero() {
+			fmt.Fprintf(&b, "; target %s", e.Target)
+		}
+		if e.IsTest {
+			b.WriteString("; test device")
+		}
+	case store.EventDownload:
+		verb := "fetched"
+		if e.Offset > 0 {
+			verb = "resumed"
+		}
+		fmt.Fprintf(&b, "%s %s bytes %d–%d of %d", verb, e.File, e.Offset, e.Offset+e.Bytes, e.Total)
+		if e.Complete {
+			b.WriteString(", complete")
+		}
+	case store.EventUpload:
+		fmt.Fprintf(&b, "uploaded %s (%d bytes)", e.File, e.Bytes)
+	case store.EventDNS:
+		fmt.Fprintf(&b, "asked %s", e.Detail)
+	case store.EventDHCP:
+		fmt.Fprintf(&b, "lease %s", e.IP)
+	}
+	if e.Detail != "" && e.Kind != store.EventDNS {
+		fmt.Fprintf(&b, " — %s", e.Detail)
+	}
+	return b.String()
+}
+
+// testDevicesData is the test devices page.
+type testDevicesData struct {
+	page
+	Devices []testDeviceRow
+}
+
+type testDeviceRow struct {
+	ID, Kind, Added string
+	PhoneID         string // the known phone it names, if any
+}
+
+func (d *Dashboard) testDevicesPage(w http.ResponseWriter, r *http.Request, s session) {
+	p := newPage(r, s, "Test devices", "testdevices")
+	p.Stream = "topic=" + topicAdmin
+	byKey := map[string]string{}
+	for _, dev := range d.st.Devices(nil) {
+		if dev.MAC != "" {
+			byKey[dev.MAC] = dev.ID
+		}
+		if dev.Serial != "" {
+			byKey[dev.Serial] = dev.ID
+		}
+	}
+	data := testDevicesData{page: p}
+	for _, td := range d.st.TestDevices(nil) {
+		data.Devices = append(data.Devices, testDeviceRow{ID: td.ID, Kind: td.Kind, Added: td.Added.Local().Format("2006-01-02 15:04"), PhoneID: byKey[td.ID]})
+	}
+	d.render(w, "testdevices", data)
+}
+
+func (d *Dashboard) addTestDevice(w http.ResponseWriter, r *http.Request, _ session) {
+	td, err := d.act.AddTestDevice(strings.TrimSpace(r.PostFormValue("id")))
+	flashRedirect(w, r, "/testdevices", "added test device "+td.ID, err)
+}
+
+func (d *Dashboard) removeTestDevice(w http.ResponseWriter, r *http.Request, _ session) {
+	td, err := d.act.RemoveTestDevice(strings.TrimSpace(r.PostFormValue("id")))
+	flashRedirect(w, r, "/testdevices", "removed test device "+td.ID, err)
+}
+
+// settingsData is the settings and health page.
+type settingsData struct {
+	page
+	Health
+	DataUsage string
+	Public    bool
+}
+
+func (d *Dashboard) settingsPage(w http.ResponseWriter, r *http.Request, s session) {
+	h := d.act.Health()
+	d.render(w, "settings", settingsData{page: newPage(r, s, "Settings & health", "settings"), Health: h,
+		DataUsage: mib(h.DataBytes), Public: d.cfg.PublicReadOnly})
+}
