@@ -30,7 +30,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":      {"[flags]", "Run the appliance: phone-facing HTTP, admin API and status page.", runServe},
+		"serve":      {"[flags]", "Run the appliance: phone-facing HTTP and HTTPS, DNS, optional DHCP, the dashboard and admin API.", runServe},
 		"demo":       {"[flags]", "Run the appliance on loopback with synthetic firmware and a simulated fleet walking the whole upgrade chain.", runDemo},
 		"phone":      {"[flags]", "Simulate one phone or a fleet (--count) against any update server and print the path each walked.", runPhone},
 		"import":     {"--device-path PATH --version V [--interim] [--min-from V] CPE.nbt [CPE.cat]", "Import a firmware image into a running appliance; it becomes the rule's Pending version.", runImport},
