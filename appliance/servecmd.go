@@ -48,6 +48,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		for _, c := range a.Certificates {
 			fmt.Fprintf(e.stdout, "  cert:      %s\n", c)
 		}
+		if err := notifyReady(e.getenv); err != nil {
+			log.Warn("could not tell systemd the appliance is ready", "err", err)
+		}
 		b, _ := json.MarshalIndent(a, "", "  ")
 		if err := writeFileAtomic(filepath.Join(cfg.Data, serveInfoFile), append(b, '\n'), 0o644); err != nil {
 			log.Warn("could not record the listen addresses", "err", err)
