@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -149,38 +148,11 @@ func startAppInNS(t *testing.T, ns string, mut func(*Config)) *testApp {
 	cfg := DefaultConfig()
 	cfg.Data, cfg.DashboardAddr, cfg.Host = t.TempDir(), "127.0.0.1:0", "testhost"
 	mut(&cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan Addrs, 1)
-	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() {
+	enter := func() error {
 		runtime.LockOSThread() // never unlocked: see above
-		if err := setNetNS(ns); err != nil {
-			done <- err
-			return
-		}
-		done <- Run(ctx, cfg, log, io.Discard, func(a Addrs) { ready <- a })
-	}()
-	var a Addrs
-	select {
-	case a = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("Run: %v", err)
+		return setNetNS(ns)
 	}
-	stop := sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	t.Cleanup(stop)
-	proxy := nsProxy(t, ns, a.Dashboard)
-	api, err := newAPIClient(clientConfig{Server: "http://" + proxy, Data: cfg.Data, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testApp{Addrs: a, data: cfg.Data, api: api, stop: stop}
+	return runApp(t, cfg, enter, func(dashboard string) string { return nsProxy(t, ns, dashboard) })
 }
 
 // nsProxy forwards connections to a 127.0.0.1 listener of its own to

@@ -40,11 +40,28 @@ func startApp(t testing.TB, mut func(*Config)) *testApp {
 	if mut != nil {
 		mut(&cfg)
 	}
+	return runApp(t, cfg, nil, nil)
+}
+
+// runApp runs the appliance in process until the test ends. enter, when
+// set, runs first on Run's goroutine (to enter a network namespace);
+// apiAddr, when set, maps the dashboard's address to the one the admin
+// client dials.
+func runApp(t testing.TB, cfg Config, enter func() error, apiAddr func(string) string) *testApp {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan Addrs, 1)
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() { done <- Run(ctx, cfg, log, io.Discard, func(a Addrs) { ready <- a }) }()
+	go func() {
+		if enter != nil {
+			if err := enter(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- Run(ctx, cfg, log, io.Discard, func(a Addrs) { ready <- a })
+	}()
 	var a Addrs
 	select {
 	case a = <-ready:
@@ -59,7 +76,11 @@ func startApp(t testing.TB, mut func(*Config)) *testApp {
 		}
 	})
 	t.Cleanup(stop)
-	api, err := newAPIClient(clientConfig{Server: "http://" + a.Dashboard, Data: cfg.Data, Timeout: time.Minute})
+	dashboard := a.Dashboard
+	if apiAddr != nil {
+		dashboard = apiAddr(dashboard)
+	}
+	api, err := newAPIClient(clientConfig{Server: "http://" + dashboard, Data: cfg.Data, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
