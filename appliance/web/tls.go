@@ -18,7 +18,7 @@ import (
 const (
 	ModeSelfSigned = "self-signed" // the appliance CA in <data>/tls (default)
 	ModeFiles      = "files"       // the operator's PEM certificate and key
-	ModeACME       = "acme"        // autocert against a lab ACME server
+	ModeACME       = "acme"        // RFC 8555 (x/crypto/acme) against a lab ACME server
 )
 
 // Signature algorithms of the phone listener's certificate (PhoneSigAlg).
