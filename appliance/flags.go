@@ -81,6 +81,14 @@ func serveFlags(fs *flag.FlagSet, c *Config) {
 	fs.Var(&stringList{list: &c.DNS.Domains}, "domain", "lab domain phones append (DHCP option 15); repeat or comma-separate for several (default lab.local)")
 	fs.Var((*dnsModeFlag)(&c.DNS.Mode), "dns-mode", "lab: every other name answers with the appliance; strict: only the appliance's names; forward: others go to --dns-upstream")
 	fs.StringVar(&c.DNS.Upstream, "dns-upstream", c.DNS.Upstream, "resolver host[:port] for --dns-mode forward")
+	fs.Func("advertise6", "IPv6 address DNS answers AAAA queries with (default: none, AAAA gets no data)", func(v string) error {
+		ip, err := netip.ParseAddr(v)
+		if err == nil && !ip.Is6() {
+			err = fmt.Errorf("%s is not an IPv6 address", v)
+		}
+		c.DNS.Advertise6 = ip
+		return err
+	})
 	dhcpFlags(fs, &c.DHCP)
 }
 

@@ -23,7 +23,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	fs := newFlagSet("serve", "", "", &bytes.Buffer{})
 	serveFlags(fs, &cfg)
 	err := parseFlags(fs, []string{"--http-addr", "127.0.0.1:8081", "--advertise", "192.0.2.7", "--host", "lab1",
-		"--domain", "lab.example", "--domain", "corp.example,other.example", "--dns-mode", "strict"},
+		"--domain", "lab.example", "--domain", "corp.example,other.example", "--dns-mode", "strict", "--advertise6", "2001:db8::7"},
 		func(k string) string { return environ[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +37,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	want.URLs = legacy.URLs{ExternalStore: "https://updates.example.com/DeviceUpdateFiles_Ext"}
 	want.DNS.Domains = []string{"lab.example", "corp.example", "other.example"}
 	want.DNS.Mode = dnsresp.ModeStrict
+	want.DNS.Advertise6 = netip.MustParseAddr("2001:db8::7")
 	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("parsed config (-want +got):\n%s", diff)
 	}
