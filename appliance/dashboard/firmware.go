@@ -155,7 +155,7 @@ func reach(action string, rule images.Rule, devs []store.Device, tests map[strin
 	n := len(out)
 	switch action {
 	case "approve":
-		return out, fmt.Sprintf("%d phone(s) that are not test devices will be offered %s at their next check-in.", n, rule.Pending)
+		return out, fmt.Sprintf("%d phone(s) that are not test devices will be offered %s at their next check-in — those on firmware too old to take it directly get the interim first.", n, rule.Pending)
 	case "reject":
 		return out, fmt.Sprintf("%d test device(s) will no longer be offered %s and go back to %s.", n, rule.Pending, ver(rule.Approved))
 	}
