@@ -126,7 +126,8 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err == nil {
+	err = f.Chmod(0o600)
+	if err == nil {
 		_, err = f.Write(b)
 	}
 	if err == nil {

@@ -209,14 +209,6 @@ func (p *pool) release(mac string, ip netip.Addr, now time.Time) error {
 	return nil
 }
 
-// lookup is the MAC's lease, if any.
-func (p *pool) lookup(mac string) (store.Lease, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l, ok := p.byMAC[mac]
-	return l, ok
-}
-
 func (p *pool) put(l store.Lease, ip netip.Addr) {
 	if old, ok := p.byMAC[l.MAC]; ok && old.IP != l.IP {
 		if oldIP, err := netip.ParseAddr(old.IP); err == nil && p.byIP[oldIP] == l.MAC {
