@@ -26,14 +26,17 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	} else {
 		m.Truncate(udpSize(r))
 	}
+	// Counted and observed before the answer leaves: a phone acts on the
+	// answer at once (it checks in), and its timeline must show the query
+	// first. The Observer does not block.
+	s.counts.add(class, m.Rcode)
+	if class != classMalformed {
+		s.observe(p.client, r.Question[0], class, m.Rcode)
+	}
 	if err := w.WriteMsg(m); err != nil {
 		// The client went away or the answer did not pack; neither is
 		// the operator's to act on.
 		s.log.Debug("dns: writing answer", "client", p.client, "err", err)
-	}
-	s.counts.add(class, m.Rcode)
-	if class != classMalformed {
-		s.observe(p.client, r.Question[0], class, m.Rcode)
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 
 // Observer is told about queries, coalesced: at most once per (client,
 // name, type) per Config.CoalesceWindow. Queried is called on the serving
-// goroutine after the answer went out and must not block.
+// goroutine before the answer goes out (so a timeline shows the query before
+// whatever the phone did with the answer) and must not block.
 type Observer interface {
 	Queried(q Query)
 }
