@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
 )
 
 // serveInfoFile is written in the data directory once the listeners are
@@ -52,7 +54,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 			log.Warn("could not tell systemd the appliance is ready", "err", err)
 		}
 		b, _ := json.MarshalIndent(a, "", "  ")
-		if err := writeFileAtomic(filepath.Join(cfg.Data, serveInfoFile), append(b, '\n'), 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(cfg.Data, serveInfoFile), 0o644, append(b, '\n')); err != nil {
 			log.Warn("could not record the listen addresses", "err", err)
 		}
 	})

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
+
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -82,7 +84,7 @@ func passwordHash(cfg Config) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("hash admin password: %w", err)
 		}
-		return hash, writeFileAtomic(hashPath, hash)
+		return hash, atomicfile.Write(hashPath, 0o600, hash)
 	}
 	if hash, err := os.ReadFile(hashPath); err == nil {
 		return hash, nil
@@ -95,10 +97,10 @@ func passwordHash(cfg Config) ([]byte, error) {
 		return nil, fmt.Errorf("hash admin password: %w", err)
 	}
 	pwPath := filepath.Join(cfg.DataDir, passwordFile)
-	if err := writeFileAtomic(pwPath, []byte(password+"\n")); err != nil {
+	if err := atomicfile.Write(pwPath, 0o600, []byte(password+"\n")); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(hashPath, hash); err != nil {
+	if err := atomicfile.Write(hashPath, 0o600, hash); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Out, "dashboard admin password (shown once, also in %s): %s\n", pwPath, password)
@@ -116,30 +118,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	}
 	key = make([]byte, 32)
 	rand.Read(key)
-	return key, writeFileAtomic(path, key)
-}
-
-// writeFileAtomic writes a 0600 file by temp file, fsync and rename.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(f.Name(), path)
+	return key, atomicfile.Write(path, 0o600, key)
 }
 
 func randomToken(n int) string {

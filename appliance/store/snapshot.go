@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/tanjay-lab/tanjay/images"
@@ -32,7 +33,7 @@ func (s *Store) Snapshot() error {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	path := snapshotPath(s.dir, seq)
-	if err := writeFileAtomic(path, func(w io.Writer) error { return writeSnapshot(w, txn, lastSeq) }); err != nil {
+	if err := atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error { return writeSnapshot(w, txn, lastSeq) }); err != nil {
 		return fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	if err := removeBefore(s.dir, seq); err != nil {
@@ -239,34 +240,4 @@ func removeBefore(dir string, seq uint64) error {
 	}
 	errs = append(errs, syncDir(dir))
 	return errors.Join(errs...)
-}
-
-// writeFileAtomic writes path through a temp file: write, fsync, rename,
-// fsync the directory. A crash leaves the old file or the new one, and at
-// worst a .tmp that Open removes.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<16)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }

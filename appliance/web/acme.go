@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
+
 	"golang.org/x/crypto/acme"
 )
 
@@ -115,7 +117,7 @@ func (c *Certs) loadOrCreateAccountKey() (crypto.Signer, error) {
 		return nil, fmt.Errorf("tls: ACME account key: %w", err)
 	}
 	der, _ := x509.MarshalPKCS8PrivateKey(k)
-	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(path, 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return nil, err
 	}
 	return k, nil

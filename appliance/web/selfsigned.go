@@ -16,10 +16,11 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
 )
 
 // Files of the self-signed mode, in <data>/tls.
@@ -268,35 +269,10 @@ func writeKeyPair(certPath, keyPath string, kp *tls.Certificate) error {
 		return fmt.Errorf("tls: %w", err)
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, 0o600, keyPEM); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, certPEM.Bytes(), 0o644)
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tls: %w", err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("tls: write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(certPath, 0o644, certPEM.Bytes())
 }
 
 func fileExists(path string) bool {
