@@ -146,7 +146,7 @@ func (c Config) Validate() error {
 	}
 	// The URLs are derived after the listeners are bound (the port may be
 	// :0); check the given ones now so a bad flag stops start-up.
-	if _, err := legacy.DeriveURLs("http://placeholder.invalid", "", c.URLs); err != nil {
+	if err := c.URLs.Check(); err != nil {
 		return fmt.Errorf("--%w", err)
 	}
 	if c.httpsEnabled() || c.DashboardTLS {

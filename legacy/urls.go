@@ -33,28 +33,51 @@ func DeriveURLs(internalBase, externalBase string, given URLs) (URLs, error) {
 		externalBase = internalBase
 	}
 	u := given
-	fields := []struct {
-		name, path, base string
-		v                *string
-	}{
-		{"internal-download-url", "/RequestHandler/ucdevice.upx", internalBase, &u.InternalDownload},
-		{"internal-store-url", "/DeviceUpdateFiles_Int", internalBase, &u.InternalStore},
-		{"external-download-url", "/RequestHandlerExt/ucdevice.upx", externalBase, &u.ExternalDownload},
-		{"external-store-url", "/DeviceUpdateFiles_Ext", externalBase, &u.ExternalStore},
-	}
-	for _, f := range fields {
+	for _, f := range u.fields(internalBase, externalBase) {
 		if *f.v == "" {
 			if err := checkBase(f.base); err != nil {
 				return URLs{}, fmt.Errorf("%s is not set and cannot be derived: %w", f.name, err)
 			}
 			*f.v = strings.TrimRight(f.base, "/") + f.path
 		}
-		if err := checkURL(*f.v); err != nil {
-			return URLs{}, fmt.Errorf("%s %q: %w", f.name, *f.v, err)
-		}
+	}
+	if err := u.Check(); err != nil {
+		return URLs{}, err
+	}
+	for _, f := range u.fields("", "") {
 		*f.v = strings.TrimRight(*f.v, "/")
 	}
 	return u, nil
+}
+
+// Check checks the URLs that are set, naming each one's setting: each must
+// be an absolute http(s) URL with a host and no query.
+func (u *URLs) Check() error {
+	for _, f := range u.fields("", "") {
+		if *f.v == "" {
+			continue
+		}
+		if err := checkURL(*f.v); err != nil {
+			return fmt.Errorf("%s %q: %w", f.name, *f.v, err)
+		}
+	}
+	return nil
+}
+
+type urlField struct {
+	name, path, base string
+	v                *string
+}
+
+// fields lists the four URLs with their setting names, paths and the base
+// each is derived from.
+func (u *URLs) fields(internalBase, externalBase string) []urlField {
+	return []urlField{
+		{"internal-download-url", "/RequestHandler/ucdevice.upx", internalBase, &u.InternalDownload},
+		{"internal-store-url", "/DeviceUpdateFiles_Int", internalBase, &u.InternalStore},
+		{"external-download-url", "/RequestHandlerExt/ucdevice.upx", externalBase, &u.ExternalDownload},
+		{"external-store-url", "/DeviceUpdateFiles_Ext", externalBase, &u.ExternalStore},
+	}
 }
 
 // BaseURL is scheme://advertise, the base URLs are derived from.
