@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
 func TestValidateNamesTheFlag(t *testing.T) {
@@ -90,5 +91,85 @@ func TestAllocation(t *testing.T) {
 	}
 	if got := ack("00000000000A"); got != "none" {
 		t.Errorf("A came back to a full range and got %s", got)
+	}
+}
+
+// TestDecline: an address a phone declined is offered to nobody until the
+// hold runs out, the phone gets another, and a DECLINE of an address the
+// phone was not given changes nothing.
+func TestDecline(t *testing.T) {
+	leases := &memLeases{}
+	cfg := Config{Range: [2]netip.Addr{mustAddr("10.0.0.2"), mustAddr("10.0.0.4")}}
+	s := offlineServer(t, cfg, "10.0.0.1/24", leases, nil)
+	now := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+	offer := func(mac string, at time.Time) string {
+		ip, ok := s.pool.offer(mac, netip.Addr{}, at)
+		if !ok {
+			return "none"
+		}
+		return ip.String()
+	}
+	if got := offer("00000000000A", now); got != "10.0.0.2" {
+		t.Fatalf("A offered %s, want 10.0.0.2", got)
+	}
+	if _, ok, err := s.pool.ack("00000000000A", mustAddr("10.0.0.2"), "", "", time.Hour, now); !ok || err != nil {
+		t.Fatalf("ack: %v %v", ok, err)
+	}
+	if held, err := s.pool.decline("00000000000B", mustAddr("10.0.0.3"), now); held || err != nil {
+		t.Errorf("B declined an address it was not given: held=%v err=%v", held, err)
+	}
+	if held, err := s.pool.decline("00000000000A", mustAddr("10.0.0.2"), now); !held || err != nil {
+		t.Fatalf("A's decline: held=%v err=%v", held, err)
+	}
+	if got := leases.Leases(nil)[0].Expires; !got.Equal(now) {
+		t.Errorf("A's stored lease expires %s after the decline, want %s", got, now)
+	}
+	later := now.Add(time.Second)
+	for mac, want := range map[string]string{"00000000000A": "10.0.0.3", "00000000000C": "10.0.0.4"} {
+		got := offer(mac, later)
+		if got != want {
+			t.Fatalf("%s was offered %s while .2 is held, want %s", mac, got, want)
+		}
+		if _, ok, err := s.pool.ack(mac, mustAddr(got), "", "", 48*time.Hour, later); !ok || err != nil {
+			t.Fatalf("ack %s: %v %v", mac, ok, err)
+		}
+	}
+	if got := offer("00000000000D", now.Add(time.Minute)); got != "none" {
+		t.Errorf("D was offered %s, want none (.2 held, .3 and .4 leased)", got)
+	}
+	if got := offer("00000000000D", now.Add(declineHold+time.Minute)); got != "10.0.0.2" {
+		t.Errorf("D after the hold was offered %s, want 10.0.0.2", got)
+	}
+}
+
+// TestDeclinePacket: a DECLINE naming this server holds the address; one
+// naming another server does not.
+func TestDeclinePacket(t *testing.T) {
+	cfg := Config{Range: [2]netip.Addr{mustAddr("10.0.0.2"), mustAddr("10.0.0.3")}}
+	s := offlineServer(t, cfg, "10.0.0.1/24", &memLeases{}, nil)
+	now := time.Now()
+	mac := net.HardwareAddr{0, 4, 0xf2, 0, 0, 0x0a}
+	decline := func(server net.IP) {
+		t.Helper()
+		m, err := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 0, 0, 2))),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(server)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reply, _ := s.handlePacket(m.ToBytes()); reply != nil {
+			t.Errorf("DECLINE answered with %d bytes", len(reply))
+		}
+	}
+	if ip, _ := s.pool.offer(macKey(mac), netip.Addr{}, now); ip != mustAddr("10.0.0.2") {
+		t.Fatalf("offered %s, want 10.0.0.2", ip)
+	}
+	decline(net.IPv4(10, 0, 0, 9))
+	if _, held := s.pool.declined[mustAddr("10.0.0.2")]; held {
+		t.Error("a DECLINE naming another server held the address")
+	}
+	decline(net.IPv4(10, 0, 0, 1))
+	if _, held := s.pool.declined[mustAddr("10.0.0.2")]; !held {
+		t.Error("a DECLINE naming this server did not hold the address")
 	}
 }

@@ -38,6 +38,7 @@
 // Malformed input never stops the server: a datagram that does not parse
 // (truncated, lying option lengths, no magic cookie), is not a BOOTREQUEST
 // from an Ethernet client, or has no or an unknown message type is
-// dropped without an answer. The Observer hears of every DISCOVER,
+// dropped without an answer. An address a phone DECLINEs is held back from
+// every phone for a day (declineHold). The Observer hears of every DISCOVER,
 // REQUEST, INFORM, RELEASE and DECLINE handled.
 package dhcp

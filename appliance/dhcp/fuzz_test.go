@@ -32,8 +32,8 @@ func FuzzHandlePacket(f *testing.F) {
 	})
 }
 
-// seedPackets are a DISCOVER and REQUEST of each vendor class, an INFORM
-// and a RELEASE.
+// seedPackets are a DISCOVER and REQUEST of each vendor class, an INFORM,
+// a RELEASE and a DECLINE.
 func seedPackets(tb testing.TB) [][]byte {
 	tb.Helper()
 	mac := net.HardwareAddr{0, 4, 0xf2, 1, 2, 3}
@@ -60,5 +60,11 @@ func seedPackets(tb testing.TB) [][]byte {
 		}
 		out = append(out, m.ToBytes())
 	}
-	return out
+	d, err := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 0, 0, 50))),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 0, 0, 1))))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return append(out, d.ToBytes())
 }

@@ -50,7 +50,19 @@ func (s *Server) handle(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 		}
 	case dhcpv4.MessageTypeDecline:
 		ev.IP = addr4(req.RequestedIPAddress())
-		s.log.Warn("dhcp: a phone declined its address (another host uses it?)", "mac", mac, "ip", ev.IP)
+		if sid := addr4(req.ServerIdentifier()); sid.IsValid() && sid != s.serverIP {
+			break // declines another server's offer
+		}
+		held, err := s.pool.decline(mac, ev.IP, now)
+		switch {
+		case err != nil:
+			s.log.Error("dhcp: decline", "mac", mac, "err", err)
+		case held:
+			s.log.Warn("dhcp: a phone declined its address: another host answers ARP for it; not offering it for a day",
+				"mac", mac, "ip", ev.IP)
+		default:
+			s.log.Warn("dhcp: ignored a DECLINE of an address the phone was not given", "mac", mac, "ip", ev.IP)
+		}
 	default:
 		return nil
 	}

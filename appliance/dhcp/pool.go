@@ -20,6 +20,13 @@ type Leases interface {
 // was offered to, waiting for its REQUEST.
 const offerHold = 30 * time.Second
 
+// declineHold is how long an address a phone declined (RFC 2131 §4.3.3:
+// its ARP probe found another host on it) is kept from every phone. A
+// device with a hand-set address in the range usually stays, so the hold is
+// long: a day, as Kea's decline-probation-period. It is held in memory
+// only: after a restart a phone that still finds the conflict declines again.
+const declineHold = 24 * time.Hour
+
 // pool decides which address a MAC gets. It keeps the leases in memory,
 // loaded from Leases at start and written through on every change.
 type pool struct {
@@ -36,6 +43,8 @@ type pool struct {
 	byMAC  map[string]store.Lease
 	byIP   map[netip.Addr]string // who holds (or last held) an address
 	offers map[string]offer      // by MAC key
+	// declined holds addresses a phone declined until the time given.
+	declined map[netip.Addr]time.Time
 }
 
 type offer struct {
@@ -48,6 +57,7 @@ func newPool(leases Leases, first, last, server netip.Addr, network netip.Prefix
 		leases: leases, first: first, last: last, server: server, network: network,
 		reserved: map[string]Reservation{}, resIPs: map[netip.Addr]string{},
 		byMAC: map[string]store.Lease{}, byIP: map[netip.Addr]string{}, offers: map[string]offer{},
+		declined: map[netip.Addr]time.Time{},
 	}
 	for _, r := range res {
 		p.reserved[macKey(r.MAC)] = r
@@ -95,7 +105,8 @@ func (p *pool) offer(mac string, requested netip.Addr, now time.Time) (netip.Add
 
 // choose is, in order: the MAC's reservation, its lease (expired or not),
 // its pending offer, the address it asked for, an address never leased,
-// then the one whose lease expired longest ago.
+// then one behind the never-leased mark that nobody holds any more, then
+// the one whose lease expired longest ago.
 func (p *pool) choose(mac string, requested netip.Addr, now time.Time) (netip.Addr, bool) {
 	if r, ok := p.reserved[mac]; ok {
 		return r.IP, true
@@ -119,11 +130,14 @@ func (p *pool) choose(mac string, requested netip.Addr, now time.Time) (netip.Ad
 	var oldest netip.Addr
 	var oldestAt time.Time
 	for ip := p.first; ip.IsValid() && !p.last.Less(ip); ip = ip.Next() {
-		holder, held := p.byIP[ip]
-		if !held || !p.free(ip, mac, now) {
+		if !p.free(ip, mac, now) {
 			continue
 		}
-		if exp := p.byMAC[holder].Expires; !oldest.IsValid() || exp.Before(oldestAt) {
+		var exp time.Time // an address nobody holds (its holder moved, or declined it) comes first
+		if holder, held := p.byIP[ip]; held {
+			exp = p.byMAC[holder].Expires
+		}
+		if !oldest.IsValid() || exp.Before(oldestAt) {
 			oldest, oldestAt = ip, exp
 		}
 	}
@@ -135,13 +149,17 @@ func (p *pool) inRange(ip netip.Addr) bool {
 }
 
 // free reports whether mac may have ip now: it is a host address of the
-// network, not the server's, not reserved for another MAC, not leased to
+// network, not the server's, not reserved for another MAC, not declined
+// lately, not leased to
 // another MAC unexpired, not offered to another MAC.
 func (p *pool) free(ip netip.Addr, mac string, now time.Time) bool {
 	if !p.network.Contains(ip) || ip == p.server || ip == p.network.Masked().Addr() || ip == broadcastOf(p.network) {
 		return false
 	}
 	if m, ok := p.resIPs[ip]; ok && m != mac {
+		return false
+	}
+	if until, ok := p.declined[ip]; ok && until.After(now) {
 		return false
 	}
 	if holder, ok := p.byIP[ip]; ok && holder != mac && p.byMAC[holder].Expires.After(now) {
@@ -207,6 +225,37 @@ func (p *pool) release(mac string, ip netip.Addr, now time.Time) error {
 	}
 	p.put(l, ip)
 	return nil
+}
+
+// decline takes ip out of use for declineHold after mac declined it, and
+// ends mac's lease of it so that its next DISCOVER is offered another
+// address. It reports false, changing nothing, when mac was neither offered
+// nor leased ip: a stray DECLINE must not take addresses away.
+func (p *pool) decline(mac string, ip netip.Addr, now time.Time) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, leased := p.byMAC[mac]
+	leased = leased && l.IP == ip.String()
+	o, offered := p.offers[mac]
+	offered = offered && o.ip == ip
+	if !leased && !offered || !ip.IsValid() {
+		return false, nil
+	}
+	delete(p.offers, mac)
+	for ip, until := range p.declined { // forget holds that ran out
+		if !until.After(now) {
+			delete(p.declined, ip)
+		}
+	}
+	p.declined[ip] = now.Add(declineHold)
+	if leased && l.Expires.After(now) {
+		l.Expires, l.Updated = now.UTC(), now.UTC()
+		if err := p.leases.PutLease(l); err != nil {
+			return true, fmt.Errorf("dhcp: store end of the lease %s declined by %s: %w", ip, mac, err)
+		}
+		p.put(l, ip)
+	}
+	return true, nil
 }
 
 func (p *pool) put(l store.Lease, ip netip.Addr) {
