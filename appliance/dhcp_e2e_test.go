@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +96,10 @@ func TestPhoneGetsEverythingFromDHCP(t *testing.T) {
 		}
 	}
 	mu.Lock()
-	got := strings.Join(seen, "; ")
+	// A client under load may send its DISCOVER or REQUEST again before the
+	// answer arrives (nclient4 retries after a timeout): a retry is the same
+	// step, not a wrong one.
+	got := strings.Join(slices.Compact(slices.Clone(seen)), "; ")
 	mu.Unlock()
 	if want := "DISCOVER " + mac + " CPE-OCPHONE; REQUEST " + mac + " CPE-OCPHONE"; got != want {
 		t.Errorf("DHCP events %q, want %q", got, want)
