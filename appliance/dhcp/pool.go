@@ -150,8 +150,7 @@ func (p *pool) inRange(ip netip.Addr) bool {
 
 // free reports whether mac may have ip now: it is a host address of the
 // network, not the server's, not reserved for another MAC, not declined
-// lately, not leased to
-// another MAC unexpired, not offered to another MAC.
+// lately, not leased to another MAC unexpired, not offered to another MAC.
 func (p *pool) free(ip netip.Addr, mac string, now time.Time) bool {
 	if !p.network.Contains(ip) || ip == p.server || ip == p.network.Masked().Addr() || ip == broadcastOf(p.network) {
 		return false
