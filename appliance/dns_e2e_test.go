@@ -48,8 +48,8 @@ func TestPhoneFindsApplianceByDNS(t *testing.T) {
 	if !ok {
 		t.Fatal("phone not in the store")
 	}
-	if d.Device.IP != "127.0.0.23" || d.Device.Stage != store.StageDone {
-		t.Errorf("device: ip %s stage %s", d.Device.IP, d.Device.Stage)
+	if d.Device.IP != "127.0.0.23" || d.Device.Stage != store.StageDone || d.Device.DNSName != "ucupdates-r2.lab.test" {
+		t.Errorf("device: ip %s stage %s DNS name %q", d.Device.IP, d.Device.Stage, d.Device.DNSName)
 	}
 	if len(d.Events) == 0 || d.Events[0].Kind != store.EventDNS {
 		t.Fatalf("first event is not the DNS query: %+v", d.Events)

@@ -155,7 +155,7 @@ type dnsObserver struct{ a *app }
 
 func (o dnsObserver) Queried(q dnsresp.Query) {
 	o.a.store.Observe(store.Event{
-		Time: q.At, Kind: store.EventDNS, IP: q.ClientIP.String(),
+		Time: q.At, Kind: store.EventDNS, IP: q.ClientIP.String(), Name: q.Name,
 		Detail: q.Type + " " + q.Name + " → " + q.Rcode,
 	})
 }

@@ -63,7 +63,7 @@ type modelSummary struct {
 // fleetSummary is the top of the fleet and kiosk pages.
 type fleetSummary struct {
 	Total, Done, Pct int
-	Attention        int // stalled, failed or slow
+	Attention        int // stalled, failed, slow or silent
 	Stages           []stageCount
 	Models           []modelSummary
 }
@@ -76,8 +76,8 @@ type phoneRow struct {
 	Stage                      store.Stage
 	StageLabel, StageKey       string
 	Hop                        string // "hop 1 of 2"
-	Reason                     string // why stalled, failed or flagged slow
-	Slow                       bool
+	Reason                     string // why stalled or failed, or why flagged
+	Flag                       string // "slow", "no check-in": a badge beside the stage
 	IsTest                     bool
 	Pct                        int
 	Download                   string // "3.1 of 12.0 MiB"
@@ -106,6 +106,31 @@ func stageMedians(devs []store.Device, now time.Time) map[store.Stage]time.Durat
 		med[s] = a[len(a)/2]
 	}
 	return med
+}
+
+// silentAfter is how long a phone may stay discovered (it leased an
+// address or asked DNS but never checked in) before the fleet page says
+// what that suggests. A phone that found the update service checks in
+// within a minute or so of its lookup; a lone phone has no peers to be
+// slower than, so the peer test alone would never flag it.
+const silentAfter = 5 * time.Minute
+
+// silentReason says, for a phone discovered more than silentAfter ago that
+// never checked in, what it did and what that suggests (PROTOCOL.md §1),
+// or "".
+func silentReason(d *store.Device, now time.Time) string {
+	age := now.Sub(d.StageSince)
+	if d.Stage != store.StageDiscovered || age <= silentAfter {
+		return ""
+	}
+	if d.DNSName == "" {
+		return fmt.Sprintf("no check-in for %s and no query to the appliance's DNS: beta builds (1.0.199.x) "+
+			"look up no update server and learn its URLs only when a user signs in to a pool; "+
+			"a phone with a DNS server set by hand asks that server instead", roundDur(age))
+	}
+	return fmt.Sprintf("asked DNS for %s but no check-in for %s: the phone should POST to "+
+		"/RequestHandler/ucdevice.upx on port 80 of the answer; the access log shows whether anything arrived",
+		d.DNSName, roundDur(age))
 }
 
 // slowReason says why d is flagged as slower than its peers, or "".
@@ -180,8 +205,10 @@ func makeRow(d *store.Device, med map[store.Stage]time.Duration, now time.Time) 
 	case store.StageStalled, store.StageFailed:
 		r.Reason = d.StageReason
 	default:
-		if why := slowReason(d, med, now); why != "" {
-			r.Reason, r.Slow = why, true
+		if why := silentReason(d, now); why != "" {
+			r.Reason, r.Flag = why, "no check-in"
+		} else if why := slowReason(d, med, now); why != "" {
+			r.Reason, r.Flag = why, "slow"
 		}
 	}
 	if d.DownloadTotal > 0 {

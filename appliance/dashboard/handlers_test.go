@@ -598,3 +598,33 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("DefaultConfig = %+v", c)
 	}
 }
+
+// TestSilentPhoneIsFlagged: a phone that was discovered but never checked
+// in is flagged after silentAfter with what it did, even alone (no peers
+// to be slower than).
+func TestSilentPhoneIsFlagged(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		dns     string
+		age     time.Duration
+		want    string // in the reason; "" = no reason
+		wantTag string
+	}{
+		{"leased only", "", 6 * time.Minute, "no query to the appliance's DNS: beta builds (1.0.199.x)", "no check-in"},
+		{"asked dns", "ucupdates-r2.lab.local", 6 * time.Minute, "asked DNS for ucupdates-r2.lab.local but no check-in for 6m00s", "no check-in"},
+		{"too early", "ucupdates-r2.lab.local", 4 * time.Minute, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := store.Device{ID: "0004F2000009", Stage: store.StageDiscovered, StageSince: now.Add(-tc.age), DNSName: tc.dns}
+			v := buildFleet([]store.Device{d}, now)
+			r := v.Rows[0]
+			if tc.want == "" && r.Reason != "" || !strings.Contains(r.Reason, tc.want) || r.Flag != tc.wantTag {
+				t.Errorf("reason %q flag %q, want %q and %q", r.Reason, r.Flag, tc.want, tc.wantTag)
+			}
+			if tag := string(appendRow(nil, &r)); tc.wantTag != "" && !strings.Contains(tag, `<span class="badge st-slow">no check-in</span>`) {
+				t.Errorf("row lacks the badge: %s", tag)
+			}
+		})
+	}
+}

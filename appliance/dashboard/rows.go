@@ -67,8 +67,10 @@ func appendRow(b []byte, r *phoneRow) []byte {
 	b = append(b, `">`...)
 	b = escapeHTML(b, r.StageLabel)
 	b = append(b, `</span>`...)
-	if r.Slow {
-		b = append(b, ` <span class="badge st-slow">slow</span>`...)
+	if r.Flag != "" {
+		b = append(b, ` <span class="badge st-slow">`...)
+		b = escapeHTML(b, r.Flag)
+		b = append(b, `</span>`...)
 	}
 	if r.Reason != "" {
 		b = append(b, `<div class="reason">`...)

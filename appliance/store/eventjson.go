@@ -56,6 +56,7 @@ func appendEventRecord(b []byte, ev *Event) ([]byte, error) {
 	b = appendIntField(b, "bytes", ev.Bytes)
 	b = appendIntField(b, "total", ev.Total)
 	b = appendBoolField(b, "complete", ev.Complete)
+	b = appendField(b, "name", ev.Name, true)
 	b = appendField(b, "detail", ev.Detail, true)
 	return append(b, "}}"...), nil
 }

@@ -42,6 +42,9 @@ func applyEvent(d Device, ev Event, now time.Time) Device {
 	if ev.DevicePath != (images.DevicePath{}) {
 		d.DevicePath = ev.DevicePath
 	}
+	if ev.Kind == EventDNS && ev.Name != "" {
+		d.DNSName = ev.Name
+	}
 
 	switch ev.Kind {
 	case EventCheckIn:

@@ -62,8 +62,16 @@ func TestApplyEvent(t *testing.T) {
 	}{
 		{
 			name: "dns query from a new address is discovered",
-			ev:   Event{Time: t0, DeviceID: "IP:10.0.0.5", Kind: EventDNS, IP: "10.0.0.5", Detail: "ucupdates-r2.lab"},
-			want: Device{ID: "IP:10.0.0.5", IP: "10.0.0.5", Stage: StageDiscovered, StageSince: t0, FirstSeen: t0, LastSeen: t0},
+			ev: Event{Time: t0, DeviceID: "IP:10.0.0.5", Kind: EventDNS, IP: "10.0.0.5", Name: "ucupdates-r2.lab",
+				Detail: "A ucupdates-r2.lab → NOERROR"},
+			want: Device{ID: "IP:10.0.0.5", IP: "10.0.0.5", DNSName: "ucupdates-r2.lab", Stage: StageDiscovered,
+				StageSince: t0, FirstSeen: t0, LastSeen: t0},
+		},
+		{
+			name: "a later dns query keeps the stage and names the last name asked",
+			d:    offeredInterim(),
+			ev:   Event{Time: t1, DeviceID: mac, Kind: EventDNS, IP: "10.0.0.5", Name: "pool01.corp.example"},
+			want: withDevice(offeredInterim(), func(d *Device) { d.LastSeen, d.DNSName = t1, "pool01.corp.example" }),
 		},
 		{
 			name: "dhcp of a known device changes only LastSeen",

@@ -65,7 +65,10 @@ type Event struct {
 	Total    int64  `json:"total,omitempty"`
 	Complete bool   `json:"complete,omitempty"`
 
-	// Detail is a short human line: the DNS name asked, the reason nothing
+	// Name is the name a DNS query asked for (without the final dot).
+	Name string `json:"name,omitempty"`
+
+	// Detail is a short human line: the DNS query and its answer, the reason nothing
 	// was offered, a download error, the capture file.
 	Detail string `json:"detail,omitempty"`
 }
@@ -87,6 +90,9 @@ type Device struct {
 	Target       images.Version   `json:"target,omitzero"`
 	Path         []images.Version `json:"path,omitempty"`
 	IsTest       bool             `json:"is_test,omitempty"`
+	// DNSName is the last name the phone asked the appliance's DNS for:
+	// whether and what a phone that never checks in looked up.
+	DNSName string `json:"dns_name,omitempty"`
 
 	Stage       Stage     `json:"stage"`
 	StageReason string    `json:"stage_reason,omitempty"` // why stalled or failed
