@@ -174,7 +174,13 @@ func (s *acmeTestServer) verifyJWS(r *http.Request) (string, []byte, error) {
 		}
 		x, _ := base64.RawURLEncoding.DecodeString(hdr.JWK.X)
 		y, _ := base64.RawURLEncoding.DecodeString(hdr.JWK.Y)
-		pub = &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+		if len(x) != 32 || len(y) != 32 {
+			return "", nil, fmt.Errorf("JWK coordinates of %d and %d bytes, want 32", len(x), len(y))
+		}
+		var err error
+		if pub, err = ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...)); err != nil {
+			return "", nil, fmt.Errorf("JWK: %w", err)
+		}
 		kid = s.url("/acct/" + hdr.JWK.X[:8])
 		s.accounts[kid] = pub
 	}
