@@ -75,8 +75,9 @@ func seedFleet(t testing.TB, e *env) {
 	for k := range 3 {
 		checkIn(e.st, 11, ip8540, interim, ago(time.Duration(40-10*k)*time.Minute))
 	}
-	// 12: only asked DNS so far.
-	e.st.Observe(store.Event{Kind: store.EventDNS, Time: ago(time.Minute), IP: "10.0.0.99", Detail: "ucupdates-r2.lab.local"})
+	// 12: asked DNS 7 minutes ago and never checked in: flagged "no check-in".
+	e.st.Observe(store.Event{Kind: store.EventDNS, Time: ago(7 * time.Minute), IP: "10.0.0.99",
+		Name: "ucupdates-r2.lab.local", Detail: "A ucupdates-r2.lab.local → NOERROR"})
 }
 
 func TestBrowser(t *testing.T) {

@@ -124,12 +124,10 @@ func silentReason(d *store.Device, now time.Time) string {
 		return ""
 	}
 	if d.DNSName == "" {
-		return fmt.Sprintf("no check-in for %s and no query to the appliance's DNS: beta builds (1.0.199.x) "+
-			"look up no update server and learn its URLs only when a user signs in to a pool; "+
-			"a phone with a DNS server set by hand asks that server instead", roundDur(age))
+		return fmt.Sprintf("seen %s ago, no DNS query, no check-in: beta builds (1.0.199.x) look up "+
+			"no update server; a phone with a hand-set DNS server asks that one", roundDur(age))
 	}
-	return fmt.Sprintf("asked DNS for %s but no check-in for %s: the phone should POST to "+
-		"/RequestHandler/ucdevice.upx on port 80 of the answer; the access log shows whether anything arrived",
+	return fmt.Sprintf("asked DNS for %s %s ago, never checked in; the access log shows what it reached",
 		d.DNSName, roundDur(age))
 }
 

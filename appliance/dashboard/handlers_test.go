@@ -611,8 +611,8 @@ func TestSilentPhoneIsFlagged(t *testing.T) {
 		want    string // in the reason; "" = no reason
 		wantTag string
 	}{
-		{"leased only", "", 6 * time.Minute, "no query to the appliance's DNS: beta builds (1.0.199.x)", "no check-in"},
-		{"asked dns", "ucupdates-r2.lab.local", 6 * time.Minute, "asked DNS for ucupdates-r2.lab.local but no check-in for 6m00s", "no check-in"},
+		{"leased only", "", 6 * time.Minute, "seen 6m00s ago, no DNS query, no check-in: beta builds (1.0.199.x)", "no check-in"},
+		{"asked dns", "ucupdates-r2.lab.local", 6 * time.Minute, "asked DNS for ucupdates-r2.lab.local 6m00s ago, never checked in", "no check-in"},
 		{"too early", "ucupdates-r2.lab.local", 4 * time.Minute, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
