@@ -53,7 +53,7 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range m.a.store.Devices(nil) {
 		byStage[d.Stage]++
 	}
-	for _, s := range stageOrder {
+	for _, s := range store.Stages {
 		ch <- prometheus.MustNewConstMetric(m.phones, prometheus.GaugeValue, float64(byStage[s]), string(s))
 	}
 	c := &m.a.counters

@@ -9,12 +9,6 @@ import (
 	"github.com/tanjay-lab/tanjay/images"
 )
 
-// stageOrder is the order stages are counted in (the metrics).
-var stageOrder = []store.Stage{
-	store.StageDiscovered, store.StageCheckedIn, store.StageOffered, store.StageDownloading,
-	store.StageWaiting, store.StageOnInterim, store.StageDone, store.StageStalled, store.StageFailed,
-}
-
 // writeDevices prints the phone table of `tanjay devices`.
 func writeDevices(w interface{ Write([]byte) (int, error) }, devices []store.Device, now time.Time) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

@@ -105,7 +105,7 @@ type bigFleet struct {
 func (f bigFleet) Devices(memdb.WatchSet) []store.Device { return f.devs }
 
 func makeFleet(n int, now time.Time) []store.Device {
-	stages := stageOrder
+	stages := store.Stages
 	devs := make([]store.Device, n)
 	for i := range devs {
 		v := beta

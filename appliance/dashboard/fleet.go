@@ -11,12 +11,6 @@ import (
 	"github.com/tanjay-lab/tanjay/images"
 )
 
-// stageOrder is the order of the stage counts and the stage sort key.
-var stageOrder = []store.Stage{
-	store.StageDiscovered, store.StageCheckedIn, store.StageOffered, store.StageDownloading,
-	store.StageWaiting, store.StageOnInterim, store.StageDone, store.StageStalled, store.StageFailed,
-}
-
 var stageLabels = map[store.Stage]string{
 	store.StageDiscovered:  "discovered",
 	store.StageCheckedIn:   "checked in",
@@ -57,7 +51,7 @@ type modelSummary struct {
 	Total  int
 	Done   int
 	Pct    int
-	Counts []int // per stageOrder
+	Counts []int // per store.Stages
 }
 
 // fleetSummary is the top of the fleet and kiosk pages.
@@ -149,7 +143,7 @@ func slowReason(d *store.Device, med map[store.Stage]time.Duration, now time.Tim
 func buildFleet(devs []store.Device, now time.Time) fleetView {
 	med := stageMedians(devs, now)
 	v := fleetView{Rows: make([]phoneRow, len(devs))}
-	counts := make([]int, len(stageOrder))
+	counts := make([]int, len(store.Stages))
 	models := map[string]*modelSummary{}
 	for i := range devs {
 		d := &devs[i]
@@ -159,7 +153,7 @@ func buildFleet(devs []store.Device, now time.Time) fleetView {
 		counts[si]++
 		m := models[row.Model]
 		if m == nil {
-			m = &modelSummary{Model: row.Model, Counts: make([]int, len(stageOrder))}
+			m = &modelSummary{Model: row.Model, Counts: make([]int, len(store.Stages))}
 			models[row.Model] = m
 		}
 		m.Total++
@@ -174,7 +168,7 @@ func buildFleet(devs []store.Device, now time.Time) fleetView {
 	}
 	v.Summary.Total = len(devs)
 	v.Summary.Pct = pct(v.Summary.Done, v.Summary.Total)
-	for i, s := range stageOrder {
+	for i, s := range store.Stages {
 		v.Summary.Stages = append(v.Summary.Stages, stageCount{Stage: s, Label: stageLabels[s], N: counts[i]})
 	}
 	for _, m := range models {
@@ -216,11 +210,17 @@ func makeRow(d *store.Device, med map[store.Stage]time.Duration, now time.Time) 
 	return r
 }
 
-// stageKeys sort the stage column in stageOrder.
-var stageKeys = []string{"00", "01", "02", "03", "04", "05", "06", "07", "08"}
+// stageKeys sort the stage column in the order of store.Stages.
+var stageKeys = func() []string {
+	keys := make([]string, len(store.Stages))
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%02d", i)
+	}
+	return keys
+}()
 
 func stageIndex(s store.Stage) int {
-	if i := slices.Index(stageOrder, s); i >= 0 {
+	if i := slices.Index(store.Stages, s); i >= 0 {
 		return i
 	}
 	return 0

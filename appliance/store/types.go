@@ -22,6 +22,13 @@ const (
 	StageFailed      Stage = "failed"             // fetched the image, but the version never changed
 )
 
+// Stages are all the stages in that order: the order they are counted,
+// listed and sorted in. Nobody writes to it.
+var Stages = []Stage{
+	StageDiscovered, StageCheckedIn, StageOffered, StageDownloading,
+	StageWaiting, StageOnInterim, StageDone, StageStalled, StageFailed,
+}
+
 // EventKind says what happened.
 type EventKind string
 
