@@ -50,7 +50,7 @@ func (s *Server) handle(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 		}
 	case dhcpv4.MessageTypeDecline:
 		ev.IP = addr4(req.RequestedIPAddress())
-		if sid := addr4(req.ServerIdentifier()); sid.IsValid() && sid != s.serverIP {
+		if s.forOtherServer(req) {
 			break // declines another server's offer
 		}
 		held, err := s.pool.decline(mac, ev.IP, now)
@@ -91,7 +91,7 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, mac string, now time.Time, ev *Eve
 // request ACKs or NAKs a REQUEST (selecting, renewing, rebinding or
 // init-reboot). A REQUEST naming another server is that server's business.
 func (s *Server) request(req *dhcpv4.DHCPv4, mac string, now time.Time, ev *Event) *dhcpv4.DHCPv4 {
-	if sid := addr4(req.ServerIdentifier()); sid.IsValid() && sid != s.serverIP {
+	if s.forOtherServer(req) {
 		s.pool.mu.Lock()
 		delete(s.pool.offers, mac)
 		s.pool.mu.Unlock()
@@ -114,6 +114,13 @@ func (s *Server) request(req *dhcpv4.DHCPv4, mac string, now time.Time, ev *Even
 		return s.build(req, dhcpv4.MessageTypeNak, netip.Addr{}, 0)
 	}
 	return s.build(req, dhcpv4.MessageTypeAck, want, l.Expires.Sub(now).Round(time.Second))
+}
+
+// forOtherServer reports whether req names another server in its server
+// identifier (option 54): a REQUEST or DECLINE that is that server's business.
+func (s *Server) forOtherServer(req *dhcpv4.DHCPv4) bool {
+	sid := addr4(req.ServerIdentifier())
+	return sid.IsValid() && sid != s.serverIP
 }
 
 // build is the reply of type mt giving ip (zero: none, as for INFORM and
