@@ -125,7 +125,8 @@ func TestDecline(t *testing.T) {
 		t.Errorf("A's stored lease expires %s after the decline, want %s", got, now)
 	}
 	later := now.Add(time.Second)
-	for mac, want := range map[string]string{"00000000000A": "10.0.0.3", "00000000000C": "10.0.0.4"} {
+	for _, c := range []struct{ mac, want string }{{"00000000000A", "10.0.0.3"}, {"00000000000C", "10.0.0.4"}} {
+		mac, want := c.mac, c.want
 		got := offer(mac, later)
 		if got != want {
 			t.Fatalf("%s was offered %s while .2 is held, want %s", mac, got, want)
