@@ -78,6 +78,9 @@ func seedFleet(t testing.TB, e *env) {
 	// 12: asked DNS 7 minutes ago and never checked in: flagged "no check-in".
 	e.st.Observe(store.Event{Kind: store.EventDNS, Time: ago(7 * time.Minute), IP: "10.0.0.99",
 		Name: "ucupdates-r2.lab.local", Detail: "A ucupdates-r2.lab.local → NOERROR"})
+	// 13: a beta phone a technician signed in over SIP 7 minutes ago; it was
+	// handed the update URLs but never checked in: signed in, flagged.
+	signIn(e.st, "10.0.0.98", ago(7*time.Minute))
 }
 
 func TestBrowser(t *testing.T) {
@@ -200,11 +203,21 @@ func TestBrowser(t *testing.T) {
 
 	// Sort and filter work in the page.
 	step("filter", chromedp.SendKeys(chromedp.ID("filter"), "IP8540"))
-	if shown := text("#shown"); !strings.HasPrefix(shown, "5 of 12") {
+	if shown := text("#shown"); !strings.HasPrefix(shown, "5 of 13") {
 		t.Errorf("filter IP8540: %q", shown)
 	}
 
 	step("clear filter", chromedp.Evaluate[chromedp.Void](`(f => { f.value = ''; f.dispatchEvent(new Event('input')); })(document.getElementById('filter'))`))
+	step("stage filter", chromedp.SetValue(chromedp.ID("stage-filter"), "signed-in"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('stage-filter').dispatchEvent(new Event('change'))`))
+	if shown := text("#shown"); !strings.HasPrefix(shown, "1 of 13") {
+		t.Errorf("stage filter signed in: %q", shown)
+	}
+	if st := text(`tr[data-id="IP:10.0.0.98"] td.stage`); !strings.Contains(st, "signed in") || !strings.Contains(st, "no check-in") {
+		t.Errorf("the signed-in phone's stage cell: %q", st)
+	}
+	step("clear stage filter", chromedp.SetValue(chromedp.ID("stage-filter"), ""),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('stage-filter').dispatchEvent(new Event('change'))`))
 
 	// Open the phone's timeline.
 	navigate("open phone", chromedp.Click(chromedp.CSS(row+" a")))
@@ -219,6 +232,18 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("path %q", path)
 	}
 	shot("phone.png")
+
+	// The signed-in phone's page: who it signed in as, and the sign-in on
+	// its timeline.
+	navigate("signed-in phone", chromedp.Navigate(e.srv.URL+"/phone/IP:10.0.0.98"))
+	step("its timeline", chromedp.WaitVisible(chromedp.ID("timeline")))
+	if tl := text("#timeline"); !strings.Contains(tl, `SIP sign-in as LAB\tech: signed in (NTLMv2, protocol version 3)`) {
+		t.Errorf("signed-in phone's timeline: %q", tl)
+	}
+	if user := text("#sip-user"); !strings.Contains(user, `LAB\tech`) {
+		t.Errorf("signed in as %q", user)
+	}
+	shot("phone-signed-in.png")
 
 	navigate("kiosk", chromedp.Navigate(e.srv.URL+"/kiosk"))
 	shot("kiosk.png")

@@ -58,6 +58,16 @@ type Health struct {
 	Certificates [][3]string // name, SHA-256 fingerprint, expiry (none until TLS lands)
 	DataDir      string
 	DataBytes    int64
+	// SIPPassword is the password beta phones sign in to the appliance's
+	// SIP front end with (any user name, this password). The Settings page
+	// shows it only to a logged-in operator. "" when SIP is off.
+	SIPPassword string
+	// SIPSignIn is what a technician types on a phone and what the SIP
+	// front end saw, as name, value rows, e.g. sign-in address:
+	// anyone@<domain>; user name: <DOMAIN>\<anything>; TCP: 10.77.0.1:5060;
+	// TLS: 10.77.0.1:5061; NTLM variants seen: … The Settings page shows
+	// them under "Phone sign-in (SIP)", hidden when both fields are empty.
+	SIPSignIn [][2]string
 }
 
 // Config is the dashboard's configuration.

@@ -41,6 +41,8 @@ type fakeActions struct {
 
 	mu      sync.Mutex
 	imports []string // file names uploaded
+
+	sipOff bool // Health reports no SIP sign-in
 }
 
 func (a *fakeActions) RuleAction(action string, key images.RuleKey) (images.Rule, error) {
@@ -88,15 +90,26 @@ func (a *fakeActions) Import(r *http.Request) (ImportResult, error) {
 }
 
 func (a *fakeActions) Health() Health {
-	return Health{
+	h := Health{
 		Version: "test",
 		URLs: [][2]string{{"InternalUpdatesDownloadURL", "http://10.0.0.1/DeviceUpdateFiles_Int/"}, {"InternalUpdatesStoreURL", "http://10.0.0.1/RequestHandler/ucdevice.upx"},
 			{"ExternalUpdatesDownloadURL", "http://10.0.0.1/DeviceUpdateFiles_Ext/"}, {"ExternalUpdatesStoreURL", "http://10.0.0.1/RequestHandler/ucdevice.upx"}},
 		DNS:       "127.0.0.1:53, lab mode, domains lab.local",
 		Listeners: [][3]string{{"phones (HTTP)", "0.0.0.0:80", "serving"}, {"dashboard", "0.0.0.0:8080", "serving"}},
 		DataDir:   "/var/lib/tanjay", DataBytes: 123 << 20,
+		SIPPassword: testSIPPassword,
+		SIPSignIn: [][2]string{{"sign-in address", "anyone@lab.local"}, {"user name", `LAB\<anything>`},
+			{"TCP", "10.0.0.1:5060"}, {"TLS", "10.0.0.1:5061"}, {"NTLM variants seen", "NTLMv2 (3 phones)"}},
 	}
+	if a.sipOff {
+		h.SIPPassword, h.SIPSignIn = "", nil
+	}
+	return h
 }
+
+// testSIPPassword is the lab sign-in password fakeActions reports: only a
+// logged-in operator may see it.
+const testSIPPassword = "sip-lab-Zq7wKp2m"
 
 // env is a dashboard over a real store, served by httptest.
 type env struct {
@@ -159,6 +172,29 @@ func checkIn(st *store.Store, i int, p images.DevicePath, v images.Version, at t
 		ev.Offered, ev.Path, ev.Interim = target, []images.Version{target}, true
 	}
 	return st.Observe(ev)
+}
+
+// The sign-in signIn makes, as the appliance's SIP observer reports it.
+const (
+	sipUser   = `LAB\tech`
+	sipAgent  = "OCPhone/1.0.199.0 (Microsoft Office Communicator Phone Edition)"
+	sipHanded = "http://10.0.0.1/RequestHandler/ucdevice.upx, https://10.0.0.1/RequestHandlerExt/ucdevice.upx (flat)"
+)
+
+// signIn observes a beta phone at ip signing in over SIP at at: challenged,
+// signed in, provisioned with the update URLs. It has not checked in, so
+// the store knows it by its address only.
+func signIn(st *store.Store, ip string, at time.Time) store.Device {
+	var d store.Device
+	for _, s := range []struct{ step, detail, handed string }{
+		{store.SIPAttempt, "", ""},
+		{store.SIPSignedIn, "NTLMv2, protocol version 3", ""},
+		{store.SIPProvisioned, "", sipHanded},
+	} {
+		d = st.Observe(store.Event{Kind: store.EventSIP, Time: at, IP: ip, SIPStep: s.step, User: sipUser, UserAgent: sipAgent,
+			Detail: s.detail, Handed: s.handed})
+	}
+	return d
 }
 
 func download(st *store.Store, i int, bytes, total int64, at time.Time) store.Device {

@@ -13,6 +13,7 @@ import (
 
 var stageLabels = map[store.Stage]string{
 	store.StageDiscovered:  "discovered",
+	store.StageSignedIn:    "signed in",
 	store.StageCheckedIn:   "checked in",
 	store.StageOffered:     "offered",
 	store.StageDownloading: "downloading",
@@ -34,7 +35,7 @@ const (
 // peerStallStages are the stages a phone should pass through on its own;
 // checked-in (no rule) waits for the operator, done/stalled/failed are ends.
 var peerStallStages = map[store.Stage]bool{
-	store.StageDiscovered: true, store.StageOffered: true, store.StageDownloading: true,
+	store.StageDiscovered: true, store.StageSignedIn: true, store.StageOffered: true, store.StageDownloading: true,
 	store.StageWaiting: true, store.StageOnInterim: true,
 }
 
@@ -103,26 +104,53 @@ func stageMedians(devs []store.Device, now time.Time) map[store.Stage]time.Durat
 }
 
 // silentAfter is how long a phone may stay discovered (it leased an
-// address or asked DNS but never checked in) before the fleet page says
-// what that suggests. A phone that found the update service checks in
-// within a minute or so of its lookup; a lone phone has no peers to be
-// slower than, so the peer test alone would never flag it.
+// address or asked DNS but never checked in) or signed in (over SIP, and
+// never checked in) before the fleet page says what that suggests. A phone
+// that found the update service, or was handed its URLs, checks in within
+// a minute or so; a lone phone has no peers to be slower than, so the peer
+// test alone would never flag it.
 const silentAfter = 5 * time.Minute
 
-// silentReason says, for a phone discovered more than silentAfter ago that
-// never checked in, what it did and what that suggests (PROTOCOL.md §1),
-// or "".
+// silentReason says, for a phone discovered or signed in more than
+// silentAfter ago that never checked in, what it did and what that
+// suggests (PROTOCOL.md §1), or "".
 func silentReason(d *store.Device, now time.Time) string {
 	age := now.Sub(d.StageSince)
-	if d.Stage != store.StageDiscovered || age <= silentAfter {
+	if age <= silentAfter {
 		return ""
 	}
+	switch d.Stage {
+	case store.StageDiscovered:
+		return discoveredReason(d, age)
+	case store.StageSignedIn:
+		return signedInReason(d, age)
+	}
+	return ""
+}
+
+// discoveredReason: what a phone that never checked in asked DNS, if anything.
+func discoveredReason(d *store.Device, age time.Duration) string {
 	if d.DNSName == "" {
 		return fmt.Sprintf("seen %s ago, no DNS query, no check-in: beta builds (1.0.199.x) look up "+
 			"no update server; a phone with a hand-set DNS server asks that one", roundDur(age))
 	}
 	return fmt.Sprintf("asked DNS for %s %s ago, never checked in; the access log shows what it reached",
 		d.DNSName, roundDur(age))
+}
+
+// signedInReason: who a phone that signed in over SIP but never checked
+// in signed in as, and the update URLs its provisioning handed it, if any.
+func signedInReason(d *store.Device, age time.Duration) string {
+	as := ""
+	if d.SIPUser != "" {
+		as = " as " + d.SIPUser
+	}
+	if d.Handed == "" {
+		return fmt.Sprintf("signed in %s ago%s but was never handed the update URLs (no provisioning "+
+			"subscription answered), and has not checked in", roundDur(age), as)
+	}
+	return fmt.Sprintf("signed in %s ago%s and was handed %s, but has not checked in",
+		roundDur(age), as, d.Handed)
 }
 
 // slowReason says why d is flagged as slower than its peers, or "".

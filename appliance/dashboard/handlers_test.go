@@ -447,6 +447,7 @@ func TestExportCSV(t *testing.T) {
 	checkIn(e.st, 1, cx700, interim, t0.Add(time.Hour))
 	checkIn(e.st, 1, cx700, target, t0.Add(2*time.Hour))
 	checkIn(e.st, 2, ip8540, beta, t0)
+	signIn(e.st, "10.0.0.50", t0.Add(time.Minute))
 	resp, body := e.client(t).get("/export/fleet.csv")
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
 		t.Errorf("Content-Type %q", ct)
@@ -457,8 +458,9 @@ func TestExportCSV(t *testing.T) {
 		t.Errorf("header\n got %s\nwant %s", lines[0], wantHeader)
 	}
 	want1 := "0004F2000001,0004F2000001,SN00001,10.0.0.3,UCPhone/Polycom/CX700/A/ENU,1.0.199.0,3.5.6907.200,3.5.6907.200,done,,2026-11-27T10:00:00Z,2026-11-27T12:00:00Z,3,1.0.199.0,2026-11-27T10:00:00Z,1.0.522.103,2026-11-27T11:00:00Z,3.5.6907.200,2026-11-27T12:00:00Z"
-	if len(lines) != 3 || lines[1] != want1 {
-		t.Errorf("rows:\n%s\nwant first\n%s", strings.Join(lines[1:], "\n"), want1)
+	wantSignedIn := "IP:10.0.0.50,,,10.0.0.50,,,,,signed-in,,2026-11-27T10:01:00Z,2026-11-27T10:01:00Z,0,,,,,,"
+	if len(lines) != 4 || lines[1] != want1 || lines[3] != wantSignedIn {
+		t.Errorf("rows:\n%s\nwant first\n%s\nand last\n%s", strings.Join(lines[1:], "\n"), want1, wantSignedIn)
 	}
 }
 
@@ -599,24 +601,36 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestSilentPhoneIsFlagged: a phone that was discovered but never checked
-// in is flagged after silentAfter with what it did, even alone (no peers
-// to be slower than).
+// TestSilentPhoneIsFlagged: a phone that was discovered, or signed in over
+// SIP, but never checked in is flagged after silentAfter with what it did,
+// even alone (no peers to be slower than).
 func TestSilentPhoneIsFlagged(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	discovered := func(dns string) store.Device { return store.Device{Stage: store.StageDiscovered, DNSName: dns} }
+	signedIn := func(user, handed string) store.Device {
+		return store.Device{Stage: store.StageSignedIn, SIPUser: user, Handed: handed, SignedInAt: now.Add(-time.Minute)}
+	}
 	for _, tc := range []struct {
 		name    string
-		dns     string
+		d       store.Device // the test sets ID and StageSince
 		age     time.Duration
 		want    string // in the reason; "" = no reason
 		wantTag string
 	}{
-		{"leased only", "", 6 * time.Minute, "seen 6m00s ago, no DNS query, no check-in: beta builds (1.0.199.x)", "no check-in"},
-		{"asked dns", "ucupdates-r2.lab.local", 6 * time.Minute, "asked DNS for ucupdates-r2.lab.local 6m00s ago, never checked in", "no check-in"},
-		{"too early", "ucupdates-r2.lab.local", 4 * time.Minute, "", ""},
+		{"leased only", discovered(""), 6 * time.Minute, "seen 6m00s ago, no DNS query, no check-in: beta builds (1.0.199.x)", "no check-in"},
+		{"asked dns", discovered("ucupdates-r2.lab.local"), 6 * time.Minute, "asked DNS for ucupdates-r2.lab.local 6m00s ago, never checked in", "no check-in"},
+		{"too early", discovered("ucupdates-r2.lab.local"), 4 * time.Minute, "", ""},
+		{"signed in and handed the URLs", signedIn(sipUser, sipHanded), 7 * time.Minute,
+			`signed in 7m00s ago as LAB\tech and was handed http://10.0.0.1/RequestHandler/ucdevice.upx, ` +
+				`https://10.0.0.1/RequestHandlerExt/ucdevice.upx (flat), but has not checked in`, "no check-in"},
+		{"signed in, never provisioned", signedIn("alice@lab.test", ""), 6 * time.Minute,
+			"signed in 6m00s ago as alice@lab.test but was never handed the update URLs", "no check-in"},
+		{"signed in a moment ago", signedIn(sipUser, sipHanded), 4 * time.Minute, "", ""},
+		{"checked in since", store.Device{Stage: store.StageCheckedIn, SIPUser: sipUser, Handed: sipHanded, CheckIns: 1}, time.Hour, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := store.Device{ID: "0004F2000009", Stage: store.StageDiscovered, StageSince: now.Add(-tc.age), DNSName: tc.dns}
+			d := tc.d
+			d.ID, d.StageSince = "0004F2000009", now.Add(-tc.age)
 			v := buildFleet([]store.Device{d}, now)
 			r := v.Rows[0]
 			if tc.want == "" && r.Reason != "" || !strings.Contains(r.Reason, tc.want) || r.Flag != tc.wantTag {
@@ -625,6 +639,156 @@ func TestSilentPhoneIsFlagged(t *testing.T) {
 			if tag := string(appendRow(nil, &r)); tc.wantTag != "" && !strings.Contains(tag, `<span class="badge st-slow">no check-in</span>`) {
 				t.Errorf("row lacks the badge: %s", tag)
 			}
+			if wantAttn := btoi(tc.wantTag != ""); v.Summary.Attention != wantAttn {
+				t.Errorf("%d need attention, want %d", v.Summary.Attention, wantAttn)
+			}
 		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestEveryStageShows: each of store.Stages has a label and a style, and
+// the fleet page and the kiosk show a tile and a filter choice for each,
+// in the store's order (signed in between discovered and checked in).
+func TestEveryStageShows(t *testing.T) {
+	css, err := assetFS.ReadFile("assets/style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range store.Stages {
+		if stageLabels[s] == "" {
+			t.Errorf("stage %s has no label", s)
+		}
+		if !strings.Contains(string(css), ".st-"+string(s)+" {") {
+			t.Errorf("stage %s has no style .st-%s", s, s)
+		}
+	}
+
+	e := seededEnv(t, nil)
+	signIn(e.st, "10.0.0.50", time.Now())
+	c := e.client(t)
+	for _, path := range []string{"/", "/kiosk"} {
+		_, body := c.get(path)
+		last := -1
+		for _, s := range store.Stages {
+			i := strings.Index(body, `data-stage="`+string(s)+`"><b>`)
+			if i < 0 || i < last {
+				t.Errorf("GET %s: tile of %s missing or out of the order of store.Stages", path, s)
+			}
+			last = i
+		}
+		if !strings.Contains(body, `data-stage="signed-in"><b>1</b><span>signed in</span>`) {
+			t.Errorf("GET %s: no tile counting the signed-in phone", path)
+		}
+		if !strings.Contains(body, `<span class="badge st-signed-in">signed in</span>`) {
+			t.Errorf("GET %s: the signed-in phone's row has no stage badge", path)
+		}
+	}
+	_, body := c.get("/")
+	if !strings.Contains(body, `<option value="signed-in">signed in</option>`) {
+		t.Error("the stage filter has no signed-in choice")
+	}
+}
+
+func TestSIPEventSummary(t *testing.T) {
+	sip := func(step, detail, handed string) store.Event {
+		return store.Event{Kind: store.EventSIP, SIPStep: step, User: sipUser, Detail: detail, Handed: handed}
+	}
+	for _, tc := range []struct {
+		name string
+		ev   store.Event
+		want string
+	}{
+		{"attempt", sip(store.SIPAttempt, "", ""), `SIP sign-in as LAB\tech: challenged, sign-in started`},
+		{"signed in", sip(store.SIPSignedIn, "NTLMv2, protocol version 3", ""), `SIP sign-in as LAB\tech: signed in (NTLMv2, protocol version 3)`},
+		{"wrong password", sip(store.SIPAuthFailed, `wrong password for LAB\tech (2 of 3)`, ""), `SIP sign-in as LAB\tech: wrong password for LAB\tech (2 of 3)`},
+		{"wrong password, no detail", sip(store.SIPAuthFailed, "", ""), `SIP sign-in as LAB\tech: wrong password`},
+		{"provisioned", sip(store.SIPProvisioned, "", sipHanded), `SIP sign-in as LAB\tech: provisioned: ` + sipHanded},
+		{"subscribed", sip(store.SIPSubscribed, "vnd-microsoft-roaming-self", ""), `SIP sign-in as LAB\tech: subscription answered (vnd-microsoft-roaming-self)`},
+		{"signed out", sip(store.SIPUnregistered, "", ""), `SIP sign-in as LAB\tech: signed out`},
+		{"bad signature", sip(store.SIPSignatureFailed, "SUBSCRIBE, seq 3", ""), `SIP sign-in as LAB\tech: message signature did not verify (SUBSCRIBE, seq 3)`},
+		{"no user yet", store.Event{Kind: store.EventSIP, SIPStep: store.SIPAttempt}, "SIP sign-in: challenged, sign-in started"},
+		{"a step this dashboard does not know", store.Event{Kind: store.EventSIP, SIPStep: "options"}, "SIP sign-in: options"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := eventSummary(tc.ev); got != tc.want {
+				t.Errorf("eventSummary\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSignedInPhonePage: the phone page of a beta phone that signed in
+// over SIP shows who it signed in as, its User-Agent, what it was handed
+// and the sign-in on its timeline; and still does once the phone checked
+// in from the same address with its MAC.
+func TestSignedInPhonePage(t *testing.T) {
+	e := seededEnv(t, nil)
+	signIn(e.st, "10.0.0.50", time.Now().Add(-7*time.Minute))
+	c := e.client(t)
+	_, body := c.get("/phone/" + url.PathEscape("IP:10.0.0.50"))
+	want := []string{
+		`<span id="phone-stage" class="badge big st-signed-in">signed in</span> <span class="badge st-slow">no check-in</span>`,
+		`signed in 7m`, `ago as LAB\tech and was handed ` + sipHanded + `, but has not checked in`,
+		`<dd id="sip-user">LAB\tech <small`, `<dd id="user-agent">` + sipAgent + `</dd>`, `<dd class="mono" id="handed">` + sipHanded + `</dd>`,
+		`<tr class="ev-sip">`, `SIP sign-in as LAB\tech: signed in (NTLMv2, protocol version 3)`,
+		`SIP sign-in as LAB\tech: provisioned: ` + sipHanded,
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("phone page of the signed-in phone: no %q", w)
+		}
+	}
+
+	e.st.Observe(store.Event{Kind: store.EventCheckIn, MAC: mac(50), IP: "10.0.0.50", DevicePath: cx700, Reported: beta,
+		Offered: interim, Target: target, Path: []images.Version{interim, target}})
+	resp, body := c.get("/phone/" + mac(50))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("phone page after the check-in: %s", resp.Status)
+	}
+	for _, w := range []string{`<dd id="sip-user">LAB\tech`, "st-offered", `SIP sign-in as LAB\tech: signed in`, "reported 1.0.199.0"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("phone page after the check-in: no %q", w)
+		}
+	}
+	if strings.Contains(body, "no check-in") {
+		t.Error("a phone that checked in is still flagged")
+	}
+}
+
+// TestSIPPasswordOnlyForAdmin: the settings page shows the lab sign-in
+// facts to anyone who may read it, the password only to a logged-in
+// operator, and nothing of SIP when the appliance reports none.
+func TestSIPPasswordOnlyForAdmin(t *testing.T) {
+	e := seededEnv(t, nil)
+	anon := e.client(t)
+	_, body := anon.get("/settings")
+	for _, w := range []string{"Phone sign-in (SIP)", "anyone@lab.local", `LAB\&lt;anything&gt;`, "10.0.0.1:5061", "NTLMv2 (3 phones)", "log in to see it"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("public settings page: no %q", w)
+		}
+	}
+	if strings.Contains(body, testSIPPassword) {
+		t.Fatal("the public settings page shows the SIP password")
+	}
+
+	admin := e.client(t)
+	admin.login(testPassword)
+	_, body = admin.get("/settings")
+	if !strings.Contains(body, `<td class="mono" id="sip-password">`+testSIPPassword+`</td>`) || strings.Contains(body, "log in to see it") {
+		t.Errorf("the operator's settings page does not show the SIP password:\n%s", body)
+	}
+
+	e.act.sipOff = true
+	for _, c := range []*client{anon, admin} {
+		if _, body := c.get("/settings"); strings.Contains(body, "Phone sign-in (SIP)") {
+			t.Error("a SIP section with SIP off")
+		}
 	}
 }

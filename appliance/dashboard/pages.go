@@ -179,9 +179,52 @@ func eventSummary(e store.Event) string {
 		fmt.Fprintf(&b, "asked %s", e.Detail)
 	case store.EventDHCP:
 		fmt.Fprintf(&b, "lease %s", e.IP)
+	case store.EventSIP:
+		return sipSummary(e)
 	}
 	if e.Detail != "" && e.Kind != store.EventDNS {
 		fmt.Fprintf(&b, " — %s", e.Detail)
+	}
+	return b.String()
+}
+
+// sipSteps say what each step of a SIP sign-in means, for the timeline.
+var sipSteps = map[string]string{
+	store.SIPAttempt:         "challenged, sign-in started",
+	store.SIPSignedIn:        "signed in",
+	store.SIPAuthFailed:      "wrong password",
+	store.SIPProvisioned:     "provisioned",
+	store.SIPSubscribed:      "subscription answered",
+	store.SIPUnregistered:    "signed out",
+	store.SIPSignatureFailed: "message signature did not verify",
+}
+
+// sipSummary is a SIP sign-in step on the timeline: "SIP sign-in as
+// LAB\tech: signed in (NTLMv2, protocol version 3)", "…: provisioned:
+// <the URLs handed>". A refused password's Detail says it all ("wrong
+// password for LAB\tech (2 of 3)").
+func sipSummary(e store.Event) string {
+	var b strings.Builder
+	b.WriteString("SIP sign-in")
+	if e.User != "" {
+		fmt.Fprintf(&b, " as %s", e.User)
+	}
+	b.WriteString(": ")
+	step := sipSteps[e.SIPStep]
+	if step == "" {
+		step = e.SIPStep
+	}
+	switch {
+	case e.SIPStep == store.SIPAuthFailed && e.Detail != "":
+		b.WriteString(e.Detail)
+		return b.String()
+	case e.SIPStep == store.SIPProvisioned && e.Handed != "":
+		fmt.Fprintf(&b, "%s: %s", step, e.Handed)
+	default:
+		b.WriteString(step)
+	}
+	if e.Detail != "" {
+		fmt.Fprintf(&b, " (%s)", e.Detail)
 	}
 	return b.String()
 }
@@ -232,10 +275,20 @@ type settingsData struct {
 	Health
 	DataUsage string
 	Public    bool
+	// SIPPasswordHidden: there is a lab sign-in password, but the viewer
+	// is not logged in. Health.SIPPassword is then blanked before the
+	// template sees it.
+	SIPPasswordHidden bool
 }
 
 func (d *Dashboard) settingsPage(w http.ResponseWriter, r *http.Request, s session) {
 	h := d.act.Health()
-	d.render(w, "settings", settingsData{page: newPage(r, s, "Settings & health", "settings"), Health: h,
-		DataUsage: mib(h.DataBytes), Public: d.cfg.PublicReadOnly})
+	data := settingsData{page: newPage(r, s, "Settings & health", "settings"), Health: h,
+		DataUsage: mib(h.DataBytes), Public: d.cfg.PublicReadOnly}
+	if h.SIPPassword != "" && !s.LoggedIn {
+		// Anyone may watch the public read-only views; the password
+		// signs phones in to the lab, so only the operator sees it.
+		data.SIPPassword, data.SIPPasswordHidden = "", true
+	}
+	d.render(w, "settings", data)
 }

@@ -57,6 +57,10 @@ func appendEventRecord(b []byte, ev *Event) ([]byte, error) {
 	b = appendIntField(b, "total", ev.Total)
 	b = appendBoolField(b, "complete", ev.Complete)
 	b = appendField(b, "name", ev.Name, true)
+	b = appendField(b, "sip_step", ev.SIPStep, true)
+	b = appendField(b, "user", ev.User, true)
+	b = appendField(b, "user_agent", ev.UserAgent, true)
+	b = appendField(b, "handed", ev.Handed, true)
 	b = appendField(b, "detail", ev.Detail, true)
 	return append(b, "}}"...), nil
 }

@@ -144,7 +144,8 @@ func (s *Store) placeholderFor(ev *Event) *Device {
 
 // mergePlaceholder moves p's events to the device id (d, zero when new) and
 // deletes p. A new device starts as the placeholder was (first seen,
-// discovered); a known one keeps the earlier FirstSeen. p's address row is
+// discovered or signed in); a known one keeps the earlier FirstSeen and
+// takes what p learnt since (carryLastSeen). p's address row is
 // taken over by the caller's moveIP: a placeholder is only ever seen at the
 // address in its ID.
 func (s *Store) mergePlaceholder(txn *memdb.Txn, p *Device, d Device, id string) (Device, error) {
@@ -167,7 +168,32 @@ func (s *Store) mergePlaceholder(txn *memdb.Txn, p *Device, d Device, id string)
 	if p.FirstSeen.Before(d.FirstSeen) {
 		d.FirstSeen = p.FirstSeen
 	}
-	return d, nil
+	return carryLastSeen(d, p), nil
+}
+
+// carryLastSeen gives the known phone d what its placeholder p learnt
+// since: the phone moved to p's address and asked DNS or signed in over
+// SIP there before checking in from it. Only a p seen after d knows newer.
+func carryLastSeen(d Device, p *Device) Device {
+	if !p.LastSeen.After(d.LastSeen) {
+		return d
+	}
+	if p.DNSName != "" {
+		d.DNSName = p.DNSName
+	}
+	if p.SIPUser != "" {
+		d.SIPUser = p.SIPUser
+	}
+	if !p.SignedInAt.IsZero() {
+		d.SignedInAt = p.SignedInAt
+	}
+	if p.Handed != "" {
+		d.Handed = p.Handed
+	}
+	if p.UserAgent != "" {
+		d.UserAgent = p.UserAgent
+	}
+	return d
 }
 
 // deviceByIP is the device seen last at ip, for readers.

@@ -107,6 +107,60 @@ func TestMergePlaceholder(t *testing.T) {
 	}
 }
 
+// TestSignedInPhoneChecksIn: a beta phone signs in over SIP before it
+// says who it is (the events name its address only); its first check-in,
+// with its MAC, from the same address takes the sign-in over: one device,
+// its SIP events on its timeline, its sign-in facts kept.
+func TestSignedInPhoneChecksIn(t *testing.T) {
+	s := openStore(t, t.TempDir(), lazy)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	s.Observe(withEvent(sip(SIPAttempt), func(e *Event) { e.Time = at(0) }))
+	s.Observe(withEvent(sip(SIPSignedIn), func(e *Event) { e.Time = at(1) }))
+	d := s.Observe(withEvent(sip(SIPProvisioned), func(e *Event) { e.Time = at(2) }))
+	if d.ID != "IP:10.0.0.5" || d.Stage != StageSignedIn {
+		t.Fatalf("after the sign-in: device %s in stage %s, want IP:10.0.0.5 signed in", d.ID, d.Stage)
+	}
+	d = s.Observe(withEvent(checkIn(vBeta, vInterim), func(e *Event) { e.Time = at(60) }))
+
+	want := withDevice(offeredInterim(), func(d *Device) {
+		d.SIPUser, d.SignedInAt, d.Handed, d.UserAgent = tech, at(1), handed, ua
+		d.StageSince, d.LastSeen, d.Hops = at(60), at(60), []Hop{{Version: vBeta, At: at(60)}}
+	})
+	if diff := cmp.Diff(want, d); diff != "" {
+		t.Errorf("phone after its first check-in (-want +got):\n%s", diff)
+	}
+	if devs := s.Devices(nil); len(devs) != 1 {
+		t.Errorf("%d devices, want the phone alone: %v", len(devs), devs)
+	}
+	var got []string
+	for _, ev := range s.Events(nil, mac) {
+		got = append(got, string(ev.Kind)+" "+ev.SIPStep+" "+ev.DeviceID)
+	}
+	wantEvents := []string{"sip attempt " + mac, "sip signed-in " + mac, "sip provisioned " + mac, "checkin  " + mac}
+	if diff := cmp.Diff(wantEvents, got); diff != "" {
+		t.Errorf("timeline (-want +got):\n%s", diff)
+	}
+}
+
+// TestMovedPhoneSignsInAgain: a phone known by its MAC moves to a new
+// address and signs in there before it checks in from it: the merge gives
+// the known phone the newer sign-in.
+func TestMovedPhoneSignsInAgain(t *testing.T) {
+	s := openStore(t, t.TempDir(), lazy)
+	s.Observe(withEvent(checkIn(vBeta, vInterim), func(e *Event) { e.Time, e.IP = t0, "10.0.0.4" }))
+	later := t1.Add(time.Minute)
+	s.Observe(withEvent(sip(SIPSignedIn), func(e *Event) { e.Time, e.User = t1, "alice@lab.test" }))
+	s.Observe(withEvent(sip(SIPProvisioned), func(e *Event) { e.Time, e.User = t1, "alice@lab.test" }))
+	d := s.Observe(withEvent(checkIn(vBeta, vInterim), func(e *Event) { e.Time = later }))
+	if d.ID != mac || d.SIPUser != "alice@lab.test" || !d.SignedInAt.Equal(t1) || d.Handed != handed || d.UserAgent != ua || !d.FirstSeen.Equal(t0) {
+		t.Errorf("after the merge: %s user %q at %v, handed %q, agent %q, first seen %v",
+			d.ID, d.SIPUser, d.SignedInAt, d.Handed, d.UserAgent, d.FirstSeen)
+	}
+	if _, ok := s.Device("IP:10.0.0.5"); ok {
+		t.Error("placeholder still there after the merge")
+	}
+}
+
 func TestDeviceByIPPicksLastSeen(t *testing.T) {
 	s := openStore(t, t.TempDir(), lazy)
 	s.Observe(Event{Kind: EventDHCP, MAC: "0004F2000001", IP: "10.0.0.5", Time: t0})

@@ -45,15 +45,51 @@ func applyEvent(d Device, ev Event, now time.Time) Device {
 	if ev.Kind == EventDNS && ev.Name != "" {
 		d.DNSName = ev.Name
 	}
+	if ev.UserAgent != "" {
+		d.UserAgent = ev.UserAgent
+	}
 
 	switch ev.Kind {
 	case EventCheckIn:
 		return applyCheckIn(d, ev, now)
 	case EventDownload:
 		return applyDownload(d, ev, now)
+	case EventSIP:
+		return applySIP(d, ev, isNew, now)
 	}
 	if isNew {
 		setStage(&d, StageDiscovered, "", now)
+	}
+	return d
+}
+
+// applySIP records a step of a SIP sign-in. A phone that signed in (or
+// got the provisioning only a signed-in phone gets) and never checked in
+// is signed in: one step further than discovered. Any other step is only
+// a sighting. Once a phone has checked in, its check-ins and downloads
+// alone say where it stands.
+func applySIP(d Device, ev Event, isNew bool, now time.Time) Device {
+	switch ev.SIPStep {
+	case SIPSignedIn:
+		d.SignedInAt = d.LastSeen
+		if ev.User != "" {
+			d.SIPUser = ev.User
+		}
+	case SIPProvisioned:
+		if ev.User != "" {
+			d.SIPUser = ev.User
+		}
+		if ev.Handed != "" {
+			d.Handed = ev.Handed
+		}
+	default:
+		if isNew {
+			setStage(&d, StageDiscovered, "", now)
+		}
+		return d
+	}
+	if d.CheckIns == 0 {
+		setStage(&d, StageSignedIn, "", now)
 	}
 	return d
 }

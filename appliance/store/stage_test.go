@@ -49,6 +49,34 @@ func download(offset, n, total int64, complete bool) Event {
 		File: "CPE.nbt", Offset: offset, Bytes: n, Total: total, Complete: complete}
 }
 
+const (
+	tech   = `LAB\tech`
+	ua     = "OCPhone/1.0.199.0 (Microsoft Office Communicator Phone Edition)"
+	handed = "http://10.77.0.1/RequestHandler/ucdevice.upx, https://10.77.0.1/RequestHandlerExt/ucdevice.upx (flat)"
+)
+
+// sip is a step of a sign-in from 10.0.0.5 at t0, before the phone said
+// who it is.
+func sip(step string) Event {
+	ev := Event{Time: t0, DeviceID: "IP:10.0.0.5", Kind: EventSIP, IP: "10.0.0.5", SIPStep: step, User: tech, UserAgent: ua}
+	switch step {
+	case SIPSignedIn:
+		ev.Detail = "NTLMv2, protocol version 3"
+	case SIPAuthFailed:
+		ev.Detail = `wrong password for LAB\tech (2 of 3)`
+	case SIPProvisioned:
+		ev.Handed = handed
+	}
+	return ev
+}
+
+// signedInBeta is a beta phone known only by its address that signed in
+// over SIP at t0.
+func signedInBeta() Device {
+	return Device{ID: "IP:10.0.0.5", IP: "10.0.0.5", SIPUser: tech, SignedInAt: t0, UserAgent: ua,
+		Stage: StageSignedIn, StageSince: t0, FirstSeen: t0, LastSeen: t0}
+}
+
 func TestApplyEvent(t *testing.T) {
 	fetchedInterim := withDevice(offeredInterim(), func(d *Device) {
 		d.DownloadFile, d.DownloadBytes, d.DownloadTotal = "CPE.nbt", 1000, 1000
@@ -78,6 +106,77 @@ func TestApplyEvent(t *testing.T) {
 			d:    offeredInterim(),
 			ev:   Event{Time: t1, DeviceID: mac, Kind: EventDHCP, IP: "10.0.0.5", MAC: mac},
 			want: withDevice(offeredInterim(), func(d *Device) { d.LastSeen = t1 }),
+		},
+		{
+			name: "sip sign-in from a new address is signed in",
+			ev:   sip(SIPSignedIn),
+			want: signedInBeta(),
+		},
+		{
+			name: "sip challenge from a new address is discovered",
+			ev:   sip(SIPAttempt),
+			want: Device{ID: "IP:10.0.0.5", IP: "10.0.0.5", UserAgent: ua, Stage: StageDiscovered, StageSince: t0, FirstSeen: t0, LastSeen: t0},
+		},
+		{
+			name: "wrong password leaves a discovered phone discovered, signed in as nobody",
+			d:    Device{ID: "IP:10.0.0.5", IP: "10.0.0.5", Stage: StageDiscovered, StageSince: t0, FirstSeen: t0, LastSeen: t0},
+			ev:   withEvent(sip(SIPAuthFailed), func(e *Event) { e.Time = t1 }),
+			want: Device{ID: "IP:10.0.0.5", IP: "10.0.0.5", UserAgent: ua, Stage: StageDiscovered, StageSince: t0, FirstSeen: t0, LastSeen: t1},
+		},
+		{
+			name: "provisioning records what the phone was handed and keeps StageSince",
+			d:    signedInBeta(),
+			ev:   withEvent(sip(SIPProvisioned), func(e *Event) { e.Time = t1 }),
+			want: withDevice(signedInBeta(), func(d *Device) { d.Handed, d.LastSeen = handed, t1 }),
+		},
+		{
+			name: "provisioning moves a phone that only leased an address to signed in",
+			d:    Device{ID: mac, MAC: mac, IP: "10.0.0.5", Stage: StageDiscovered, StageSince: t0, FirstSeen: t0, LastSeen: t0},
+			ev:   withEvent(sip(SIPProvisioned), func(e *Event) { e.Time, e.DeviceID = t1, mac }),
+			want: Device{ID: mac, MAC: mac, IP: "10.0.0.5", SIPUser: tech, Handed: handed, UserAgent: ua,
+				Stage: StageSignedIn, StageSince: t1, FirstSeen: t0, LastSeen: t1},
+		},
+		{
+			name: "a signed-in phone that signs out stays signed in",
+			d:    signedInBeta(),
+			ev:   withEvent(sip(SIPUnregistered), func(e *Event) { e.Time = t1 }),
+			want: withDevice(signedInBeta(), func(d *Device) { d.LastSeen = t1 }),
+		},
+		{
+			name: "signing in again updates the user and the time, not StageSince",
+			d:    signedInBeta(),
+			ev:   withEvent(sip(SIPSignedIn), func(e *Event) { e.Time, e.User = t1, "alice@lab.test" }),
+			want: withDevice(signedInBeta(), func(d *Device) { d.SIPUser, d.SignedInAt, d.LastSeen = "alice@lab.test", t1, t1 }),
+		},
+		{
+			name: "a phone that has checked in keeps its stage when it signs in",
+			d:    offeredInterim(),
+			ev:   withEvent(sip(SIPSignedIn), func(e *Event) { e.Time, e.DeviceID = t1, mac }),
+			want: withDevice(offeredInterim(), func(d *Device) { d.SIPUser, d.SignedInAt, d.UserAgent, d.LastSeen = tech, t1, ua, t1 }),
+		},
+		{
+			name: "a phone that has checked in keeps its stage when provisioned",
+			d:    withDevice(offeredInterim(), func(d *Device) { d.Stage = StageStalled }),
+			ev:   withEvent(sip(SIPProvisioned), func(e *Event) { e.Time, e.DeviceID = t1, mac }),
+			want: withDevice(offeredInterim(), func(d *Device) {
+				d.Stage, d.SIPUser, d.Handed, d.UserAgent, d.LastSeen = StageStalled, tech, handed, ua, t1
+			}),
+		},
+		{
+			name: "the first check-in of a signed-in phone moves it on and keeps the sign-in",
+			d:    withDevice(signedInBeta(), func(d *Device) { d.ID, d.Handed = mac, handed }),
+			ev:   checkIn(vBeta, vInterim),
+			want: withDevice(offeredInterim(), func(d *Device) {
+				d.SIPUser, d.SignedInAt, d.Handed, d.UserAgent = tech, t0, handed, ua
+				d.StageSince, d.LastSeen = t1, t1
+				d.Hops = []Hop{{Version: vBeta, At: t1}}
+			}),
+		},
+		{
+			name: "any event's user agent is the last one seen",
+			d:    withDevice(offeredInterim(), func(d *Device) { d.UserAgent = ua }),
+			ev:   withEvent(checkIn(vBeta, vInterim), func(e *Event) { e.UserAgent = "Polycom CX700 HTTP" }),
+			want: withDevice(offeredInterim(), func(d *Device) { d.CheckIns, d.SameOffer, d.LastSeen, d.UserAgent = 2, 2, t1, "Polycom CX700 HTTP" }),
 		},
 		{
 			name: "check-in without a rule is checked in with the reason",

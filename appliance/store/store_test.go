@@ -107,6 +107,8 @@ func populate(t testing.TB, s *Store) {
 		s.Observe(withEvent(checkIn(vBeta, vInterim), func(e *Event) { e.Time = at(10 + i) }))
 	}
 	s.Observe(Event{Time: at(30), Kind: EventCheckIn, IP: "10.0.0.7", Serial: "SN-42", Reported: vRelease, Target: vRelease})
+	s.Observe(withEvent(sip(SIPSignedIn), func(e *Event) { e.Time, e.IP = at(40), "10.0.0.11" }))
+	s.Observe(withEvent(sip(SIPProvisioned), func(e *Event) { e.Time, e.IP = at(41), "10.0.0.11" }))
 }
 
 func TestReopenRestoresEverything(t *testing.T) {

@@ -11,7 +11,8 @@ type Stage string
 
 // The stages, in the order a phone usually walks them.
 const (
-	StageDiscovered  Stage = "discovered"         // seen on DHCP or DNS, never checked in
+	StageDiscovered  Stage = "discovered"         // seen on DHCP, DNS or SIP, never checked in
+	StageSignedIn    Stage = "signed-in"          // signed in over SIP (beta builds), never checked in
 	StageCheckedIn   Stage = "checked-in"         // checked in; no rule for it (nothing to offer)
 	StageOffered     Stage = "offered"            // offered hop k of n, not yet fetching
 	StageDownloading Stage = "downloading"        // fetching the offered image
@@ -25,7 +26,7 @@ const (
 // Stages are all the stages in that order: the order they are counted,
 // listed and sorted in. Nobody writes to it.
 var Stages = []Stage{
-	StageDiscovered, StageCheckedIn, StageOffered, StageDownloading,
+	StageDiscovered, StageSignedIn, StageCheckedIn, StageOffered, StageDownloading,
 	StageWaiting, StageOnInterim, StageDone, StageStalled, StageFailed,
 }
 
@@ -39,6 +40,20 @@ const (
 	EventUpload   EventKind = "upload"
 	EventDNS      EventKind = "dns"
 	EventDHCP     EventKind = "dhcp"
+	EventSIP      EventKind = "sip" // a step of a sign-in to the appliance's SIP front end
+)
+
+// The steps of a SIP sign-in, the SIPStep of an EventSIP. Beta builds
+// (1.0.199.x) look up no update server: a technician signs them in, and the
+// provisioning answer hands them the update URLs.
+const (
+	SIPAttempt         = "attempt"          // a REGISTER was challenged: sign-in started
+	SIPSignedIn        = "signed-in"        // NTLM verified, REGISTER answered 200
+	SIPAuthFailed      = "auth-failed"      // wrong password
+	SIPProvisioned     = "provisioned"      // the provisioning subscription was answered with the update URLs
+	SIPSubscribed      = "subscribed"       // another subscription was answered
+	SIPUnregistered    = "unregistered"     // the phone signed out
+	SIPSignatureFailed = "signature-failed" // a signed message's NTLM signature did not verify
 )
 
 // Event is one thing a phone did. Writers fill what they know; the store
@@ -75,8 +90,17 @@ type Event struct {
 	// Name is the name a DNS query asked for (without the final dot).
 	Name string `json:"name,omitempty"`
 
+	// SIP sign-ins: the step (SIPAttempt…), the user the phone signed in
+	// as (LAB\tech, alice@lab.test), its User-Agent, and for
+	// SIPProvisioned the update URLs it was handed.
+	SIPStep   string `json:"sip_step,omitempty"`
+	User      string `json:"user,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	Handed    string `json:"handed,omitempty"`
+
 	// Detail is a short human line: the DNS query and its answer, the reason nothing
-	// was offered, a download error, the capture file.
+	// was offered, a download error, the capture file, the NTLM variant of a
+	// sign-in or why it was refused.
 	Detail string `json:"detail,omitempty"`
 }
 
@@ -100,6 +124,13 @@ type Device struct {
 	// DNSName is the last name the phone asked the appliance's DNS for:
 	// whether and what a phone that never checks in looked up.
 	DNSName string `json:"dns_name,omitempty"`
+	// SIPUser is who the phone last signed in as over SIP, at SignedInAt;
+	// Handed is what the last provisioning answer handed it (the update
+	// URLs). UserAgent is the last User-Agent it sent.
+	SIPUser    string    `json:"sip_user,omitempty"`
+	SignedInAt time.Time `json:"signed_in_at,omitzero"`
+	Handed     string    `json:"handed,omitempty"`
+	UserAgent  string    `json:"user_agent,omitempty"`
 
 	Stage       Stage     `json:"stage"`
 	StageReason string    `json:"stage_reason,omitempty"` // why stalled or failed
