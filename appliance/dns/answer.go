@@ -7,21 +7,24 @@ import (
 )
 
 // answerOwn fills m, a reply to q, for one of the appliance's names:
-// authoritative, and NODATA for a type the name does not have. local is
-// the address the query arrived on.
+// authoritative unless synthesized, NODATA for a type the name does not
+// have, NXDOMAIN for a name that does not exist. local is the address the
+// query arrived on.
 func (s *Server) answerOwn(m *dns.Msg, q dns.Question, own ownName, local netip.Addr) {
-	m.Authoritative = true
+	m.Authoritative = !own.synthesized
 	switch own.kind {
 	case kindHost:
 		m.Answer = s.addressRecords(q.Name, q.Qtype, local)
 	case kindSRV:
 		if q.Qtype == dns.TypeSRV || q.Qtype == dns.TypeANY {
-			m.Answer = []dns.RR{s.ntpSRV(q.Name, own.target)}
+			m.Answer = []dns.RR{s.srv(q.Name, own)}
 			m.Extra = []dns.RR{s.a(own.target, s.advertised(local))}
 			if v6 := s.cfg.Advertise6; v6.IsValid() {
 				m.Extra = append(m.Extra, s.aaaa(own.target, v6))
 			}
 		}
+	case kindAbsent:
+		m.Rcode = dns.RcodeNameError
 	}
 }
 
@@ -76,8 +79,8 @@ func (s *Server) aaaa(name string, ip netip.Addr) *dns.AAAA {
 	return &dns.AAAA{Hdr: s.header(name, dns.TypeAAAA), AAAA: v6[:]}
 }
 
-// ntpSRV points _ntp._udp at the appliance: Lync Phone Edition 4.0.x looks
-// the record up before it falls back to time.windows.com.
-func (s *Server) ntpSRV(name, target string) *dns.SRV {
-	return &dns.SRV{Hdr: s.header(name, dns.TypeSRV), Port: s.cfg.NTPPort, Target: target}
+// srv is own's SRV record, priority 0 and weight 0: one target, the
+// appliance.
+func (s *Server) srv(name string, own ownName) *dns.SRV {
+	return &dns.SRV{Hdr: s.header(name, dns.TypeSRV), Port: own.port, Target: own.target}
 }

@@ -29,6 +29,42 @@ func BenchmarkServeDNS(b *testing.B) {
 	}
 }
 
+// BenchmarkServeDNSSIP is the handler alone for a lab-mode responder with
+// both SIP listeners on: a SIP SRV query under a domain the responder does
+// not list (parsed from the name), one under the lab domain (a table
+// hit), an A query for another name (which also tries the SIP prefixes),
+// and, for reference, the _ntp._udp SRV query, whose answer has the same
+// shape as a SIP SRV answer.
+func BenchmarkServeDNSSIP(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		qname string
+		qtype uint16
+	}{
+		{"ntp-srv", "_ntp._udp.lab.local.", dns.TypeSRV},
+		{"srv-any-domain", "_sipinternaltls._tcp.contoso.com.", dns.TypeSRV},
+		{"srv-lab-domain", "_sipinternaltls._tcp.lab.local.", dns.TypeSRV},
+		{"a-other-name", "pool01.ocs.contoso.com.", dns.TypeA},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, err := New(Config{SIPPort: 5060, SIPTLSPort: 5061}, ObserverFunc(func(Query) {}), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := newFakeWriter("10.0.0.5")
+			w.keep = false
+			r := query(bc.qname, bc.qtype)
+			b.ReportAllocs()
+			for b.Loop() {
+				s.ServeDNS(w, r)
+			}
+			if w.packErr != nil {
+				b.Fatal(w.packErr)
+			}
+		})
+	}
+}
+
 // BenchmarkLoopbackUDP measures queries per second for
 // ucupdates-r2.lab.local over loopback UDP, against a minimal miekg/dns
 // server answering one fixed record, measured the same way in the same

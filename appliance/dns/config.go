@@ -54,6 +54,16 @@ type Config struct {
 	Advertise6 netip.Addr
 	// NTPPort is the port of the _ntp._udp SRV record. Default 123.
 	NTPPort uint16
+	// SIPPort is the port of the SIP front end's plain-TCP listener, the
+	// port of the _sipinternal._tcp SRV records; 0 means that listener is
+	// off. Default 0; the appliance sets 5060 or the port it bound.
+	SIPPort uint16
+	// SIPTLSPort is the port of the SIP front end's TLS listener, the port
+	// of the _sipinternaltls._tcp and _sip._tls SRV records; 0 means that
+	// listener is off. Default 0; the appliance sets 5061 or the port it
+	// bound. With both SIP ports 0 the SIP names are not the appliance's,
+	// and every mode answers them as it answers other names.
+	SIPTLSPort uint16
 	// TTL is the TTL of every local answer, in seconds. Default 60.
 	TTL uint32
 	// CoalesceWindow is how long repeats of one (client, name, type)

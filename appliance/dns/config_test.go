@@ -55,6 +55,7 @@ func TestConfigValidate(t *testing.T) {
 		{"forward with a named upstream", Config{Mode: ModeForward, Upstream: "resolver.corp.example:53"}, ""},
 		{"several domains", Config{Domains: []string{"lab.local", "corp.example", "x"}}, ""},
 		{"advertise both families", Config{Advertise: netip.MustParseAddr("10.0.0.1"), Advertise6: netip.MustParseAddr("fd00::1")}, ""},
+		{"SIP listeners", Config{SIPPort: 5060, SIPTLSPort: 5061}, ""},
 		{"addr without port", Config{Addr: "0.0.0.0"}, "--dns-addr"},
 		{"addr with a bad port", Config{Addr: ":99999"}, "--dns-addr"},
 		{"empty domain", Config{Domains: []string{""}}, "--domain"},

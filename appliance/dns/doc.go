@@ -14,6 +14,20 @@
 // IPv4 address, else 127.0.0.1. AAAA gets Config.Advertise6, or no data
 // (NOERROR, empty answer) when it is unset; any other type gets no data.
 //
+// When a SIP listener is on (Config.SIPPort for plain TCP, Config.SIPTLSPort
+// for TLS), the names a phone finds its SIP server by (SIGNIN.md §1.3) are
+// the appliance's too: SRV _sipinternaltls._tcp.<domain> and
+// _sip._tls.<domain> point at sip.<domain> on the TLS port,
+// _sipinternal._tcp.<domain> at sip.<domain> on the TCP port, with the
+// target's addresses in the additional section; sip, sipinternal and
+// sipexternal under the domain are the appliance's address. The SIP
+// domain is whatever the technician types, so lab mode answers them under
+// any domain (authoritatively only inside the lab domains); strict and
+// forward mode only under the lab domains. The SRV names of a listener
+// that is off have no SRV record, so the phone moves on to its next name:
+// NXDOMAIN in strict and forward mode, no data in lab mode (where the name
+// still has the appliance's A record, as every name does).
+//
 // Other names depend on the Mode:
 //   - lab: A is answered with the appliance's address, so a phone still
 //     holding an old OCS pool's FQDN reaches the appliance anyway; AAAA as
@@ -27,7 +41,7 @@
 //
 // Whatever the mode: RA is never set on a local answer (the appliance does
 // not recurse); ANY is answered minimally as RFC 8482 allows, with the A
-// record (the SRV record for _ntp._udp); AXFR and IXFR are REFUSED; a
+// record (the SRV record for an SRV name); AXFR and IXFR are REFUSED; a
 // class other than IN is REFUSED; an opcode other than QUERY is NOTIMP.
 // EDNS0 is honoured: an answer to a query with an OPT record carries one
 // (version 0, buffer 4096, the query's DO bit), a query with EDNS version
@@ -39,8 +53,9 @@
 // not parse (bad names, compression loops, lying counts) or asks other
 // than one question is answered FORMERR.
 //
-// Every query is counted by name class (appliance, ntp, other, malformed)
-// and rcode (Server.Counts). The Observer hears of queries coalesced: at
+// Every query is counted by name class (appliance, ntp, sip, other,
+// malformed) and rcode (Server.Counts); sip is every name shaped like a SIP
+// discovery name, in any mode and under any domain. The Observer hears of queries coalesced: at
 // most once per client, name and type per Config.CoalesceWindow, with the
 // memory for that bounded at 10,000 entries.
 package dns

@@ -22,6 +22,9 @@ func FuzzServeDNS(f *testing.F) {
 		{"time.windows.com.", dns.TypeANY},
 		{"pool01.ocs.contoso.com.", dns.TypeA},
 		{"lab.local.", dns.TypeAXFR},
+		{"_sipinternaltls._tcp.Contoso.com.", dns.TypeSRV},
+		{"_sipinternal._tcp.lab.local.", dns.TypeANY},
+		{"sipexternal.contoso.com.", dns.TypeAAAA},
 	} {
 		f.Add(rawQuery(1, q.name, q.qtype, nil))
 		f.Add(rawQuery(2, q.name, q.qtype, func(m *dns.Msg) { m.SetEdns0(1232, true) }))
@@ -29,11 +32,17 @@ func FuzzServeDNS(f *testing.F) {
 	for _, bad := range badInputs {
 		f.Add(bad.packet)
 	}
-	lab, err := New(Config{Domains: []string{"lab.local", "corp.example"}, Advertise6: netip.MustParseAddr("2001:db8::7")}, nil, nil)
+	// The lab responder runs only the SIP TLS listener, the strict one
+	// only the plain-TCP one: both paths of a listener that is off.
+	lab, err := New(Config{
+		Domains:    []string{"lab.local", "corp.example"},
+		Advertise6: netip.MustParseAddr("2001:db8::7"),
+		SIPTLSPort: 5061,
+	}, nil, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
-	strict, err := New(Config{Mode: ModeStrict}, ObserverFunc(func(Query) {}), nil)
+	strict, err := New(Config{Mode: ModeStrict, SIPPort: 5060}, ObserverFunc(func(Query) {}), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func (s *Server) reply(r *dns.Msg, p peer) (*dns.Msg, string) {
 		return m, classMalformed
 	}
 	q := r.Question[0]
-	own := s.names.lookup(q.Name)
+	own := s.lookup(q.Name)
 	switch {
 	case opt != nil && opt.Version() != 0:
 		m.Rcode = dns.RcodeBadVers

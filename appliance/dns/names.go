@@ -10,6 +10,7 @@ import (
 const (
 	classAppliance = "appliance" // ucupdates-r2, ucupdates, the host name
 	classNTP       = "ntp"       // _ntp._udp.<domain> and time.windows.com
+	classSIP       = "sip"       // the SIP server's discovery names, any domain (sipnames.go)
 	classOther     = "other"     // everything else
 	classMalformed = "malformed" // packets that never became a question
 )
@@ -28,9 +29,10 @@ const timeFallbackName = "time.windows.com."
 type nameKind uint8
 
 const (
-	kindNone nameKind = iota // not the appliance's: the mode decides
-	kindHost                 // A (and AAAA) of the appliance
-	kindSRV                  // SRV to the appliance's host name, NTP port
+	kindNone   nameKind = iota // not the appliance's: the mode decides
+	kindHost                   // A (and AAAA) of the appliance
+	kindSRV                    // SRV to target on port, target's addresses as additional records
+	kindAbsent                 // the appliance's, but it does not exist: NXDOMAIN
 )
 
 // ownName is one name the appliance answers for itself.
@@ -38,6 +40,11 @@ type ownName struct {
 	kind   nameKind
 	class  string
 	target string // kindSRV: the host the SRV record points to
+	port   uint16 // kindSRV: the port it gives
+	// synthesized is set on a name outside the lab domains that lab mode
+	// answers as the appliance's (a SIP name under any domain): the
+	// answer is not authoritative.
+	synthesized bool
 }
 
 // nameTable maps lower-case fully qualified names to what they answer.
@@ -45,31 +52,54 @@ type nameTable map[string]ownName
 
 // buildNames lists the appliance's names: each update label and the host
 // name under every domain and as a bare single label (the seed trace shows
-// a phone asking for http://ucUpdates-r2/), time.windows.com, and
-// _ntp._udp.<domain> pointing at <host>.<domain>. domains are normalised
-// (lower-case, fully qualified); host is lower-case.
-func buildNames(domains []string, host string) nameTable {
+// a phone asking for http://ucUpdates-r2/), time.windows.com,
+// _ntp._udp.<domain> pointing at <host>.<domain>, and the SIP names under
+// every domain when a SIP listener is on. cfg is normalised (withDefaults).
+func buildNames(cfg Config) nameTable {
 	t := make(nameTable)
-	labels := append(append([]string(nil), updateLabels...), host)
+	labels := append(append([]string(nil), updateLabels...), cfg.Host)
 	for _, l := range labels {
 		t[l+"."] = ownName{kind: kindHost, class: classAppliance}
-		for _, d := range domains {
+		for _, d := range cfg.Domains {
 			t[l+"."+d] = ownName{kind: kindHost, class: classAppliance}
 		}
 	}
-	for _, d := range domains {
-		t["_ntp._udp."+d] = ownName{kind: kindSRV, class: classNTP, target: host + "." + d}
+	for _, d := range cfg.Domains {
+		// Lync Phone Edition 4.0.x looks this record up before it falls
+		// back to time.windows.com.
+		t["_ntp._udp."+d] = ownName{kind: kindSRV, class: classNTP, target: cfg.Host + "." + d, port: cfg.NTPPort}
 	}
 	t[timeFallbackName] = ownName{kind: kindHost, class: classNTP}
+	if sip := cfg.sipListeners(); sip.on() {
+		for _, d := range cfg.Domains {
+			for _, n := range sipNames {
+				t[n.prefix+d] = sip.own(n.record, d, cfg.Mode)
+			}
+		}
+	}
 	return t
 }
 
-// lookup finds name (any case, with or without the final dot).
-func (t nameTable) lookup(name string) ownName {
-	if own, ok := t[strings.ToLower(dns.Fqdn(name))]; ok {
+// lookup finds what name (any case, with or without the final dot)
+// answers to: one of the table's names; else, by its shape, a SIP name
+// under a domain the table does not list, which lab mode answers for any
+// domain; else nothing of the appliance's.
+func (s *Server) lookup(name string) ownName {
+	name = strings.ToLower(dns.Fqdn(name))
+	if own, ok := s.names[name]; ok {
 		return own
 	}
-	return ownName{kind: kindNone, class: classOther}
+	rec, domain, ok := splitSIP(name)
+	if !ok {
+		return ownName{kind: kindNone, class: classOther}
+	}
+	sip := s.cfg.sipListeners()
+	if s.cfg.Mode != ModeLab || !sip.on() {
+		return ownName{kind: kindNone, class: classSIP}
+	}
+	own := sip.own(rec, domain, ModeLab)
+	own.synthesized = !inZone(domain, s.cfg.Domains)
+	return own
 }
 
 // inZone reports whether name (any case) is one of domains or below one;

@@ -28,7 +28,7 @@ type Query struct {
 	ClientIP netip.Addr // IPv4 clients unmapped
 	Name     string     // as asked (case kept), without the final dot
 	Type     string     // "A", "AAAA", "SRV", "TYPE65", ...
-	Class    string     // "appliance", "ntp" or "other"
+	Class    string     // "appliance", "ntp", "sip" or "other"
 	Rcode    string     // "NOERROR", "REFUSED", "SERVFAIL", ...
 }
 

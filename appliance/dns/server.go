@@ -48,7 +48,7 @@ func New(cfg Config, obs Observer, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{
 		cfg:      cfg,
-		names:    buildNames(cfg.Domains, cfg.Host),
+		names:    buildNames(cfg),
 		obs:      obs,
 		log:      log,
 		now:      time.Now,
@@ -142,9 +142,10 @@ func (s *Server) Close() error {
 }
 
 // Counts returns the number of queries answered (or dropped) so far, keyed
-// "<class>/<RCODE>": class is appliance, ntp, other or malformed (packets
-// that never became a question), RCODE the answer's (NOERROR, NXDOMAIN,
-// REFUSED, ...) or DROPPED for no answer. Only non-zero counts appear.
+// "<class>/<RCODE>": class is appliance, ntp, sip, other or malformed
+// (packets that never became a question), RCODE the answer's (NOERROR,
+// NXDOMAIN, REFUSED, ...) or DROPPED for no answer. Only non-zero counts
+// appear.
 func (s *Server) Counts() map[string]uint64 {
 	return s.counts.snapshot()
 }

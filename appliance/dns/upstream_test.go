@@ -19,6 +19,8 @@ const bigRecords = 20
 //	nx.example.             NXDOMAIN
 //	transport.test.         TXT "udp" or "tcp", how it was asked
 //	big.test.               TXT ×bigRecords; over UDP only TC with no answer
+//	_sipinternaltls._tcp.contoso.com. and _sipinternaltls._tcp.lab.local.
+//	                        SRV 0 0 5061 pool01.ocs.contoso.com. (a real pool)
 //
 // and answers REFUSED otherwise, always with RA set.
 func startUpstream(t testing.TB) string {
@@ -71,6 +73,8 @@ func upstreamAnswer(w dns.ResponseWriter, r *dns.Msg) {
 	switch strings.ToLower(q.Name) {
 	case "pool01.ocs.contoso.com.":
 		m.Answer = []dns.RR{mustRR("pool01.ocs.contoso.com. 300 IN A 192.0.2.7")}
+	case "_sipinternaltls._tcp.contoso.com.", "_sipinternaltls._tcp.lab.local.":
+		m.Answer = []dns.RR{mustRR(q.Name + " 300 IN SRV 0 0 5061 pool01.ocs.contoso.com.")}
 	case "nx.example.":
 		m.Rcode = dns.RcodeNameError
 	case "transport.test.":
