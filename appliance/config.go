@@ -68,6 +68,28 @@ type Config struct {
 	// TANJAY_ADMIN_PASSWORD (never a flag: it would show in ps). Default:
 	// generated at first start, shown once, stored hashed.
 	AdminPassword string
+	// SIPAddr is the SIP front end's TCP listener, where beta phones sign in
+	// to be handed the update URLs. "off" runs none. Default ":5060".
+	SIPAddr string
+	// SIPTLSAddr is the SIP front end's TLS listener (the legacy phone
+	// profile and the appliance CA of the HTTPS listener). "off" runs none.
+	// Default ":5061".
+	SIPTLSAddr string
+	// SIPPassword is the lab sign-in password: any user in any domain signs
+	// in with it. From TANJAY_SIP_PASSWORD (never a flag: it would show in
+	// ps). Default: the content of SIPPasswordFile, else of
+	// <Data>/sip-password.txt, else generated at first start, shown once
+	// and kept there (0600).
+	SIPPassword string
+	// SIPPasswordFile is a file holding the lab sign-in password
+	// (--sip-password-file). Default: none.
+	SIPPasswordFile string
+	// SIPProvisioning is the shape of the ServerConfiguration group phones
+	// are handed: flat or property-list (--sip-provisioning). Default flat.
+	SIPProvisioning string
+	// SIPAuthVersion is the NTLM-over-SIP protocol version offered: 2 (OCS
+	// 2007, none named), 3 or 4 (--sip-auth-version). Default 3.
+	SIPAuthVersion int
 	// Token is the admin API bearer token. Default: TANJAY_TOKEN, else the
 	// token in <Data>/admin.token, created (mode 0600) at first start.
 	Token string
@@ -83,6 +105,9 @@ func DefaultConfig() Config {
 		Data:           "/var/lib/tanjay",
 		HTTPAddr:       ":80",
 		HTTPSAddr:      ":443",
+		SIPAddr:        ":5060",
+		SIPTLSAddr:     ":5061",
+		SIPAuthVersion: 3,
 		DashboardAddr:  ":8080",
 		TLS:            web.TLSConfig{Mode: web.ModeSelfSigned, PhoneSigAlg: web.SigSHA1},
 		Host:           host,
@@ -139,6 +164,12 @@ func (c Config) Validate() error {
 	if c.httpsEnabled() {
 		addrs = append(addrs, struct{ flag, v string }{"--https-addr", c.HTTPSAddr})
 	}
+	if enabled(c.SIPAddr) {
+		addrs = append(addrs, struct{ flag, v string }{"--sip-addr", c.SIPAddr})
+	}
+	if enabled(c.SIPTLSAddr) {
+		addrs = append(addrs, struct{ flag, v string }{"--sip-tls-addr", c.SIPTLSAddr})
+	}
 	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return fmt.Errorf("%s %q: want host:port or :port: %w", a.flag, a.v, err)
@@ -149,7 +180,10 @@ func (c Config) Validate() error {
 	if err := c.URLs.Check(); err != nil {
 		return fmt.Errorf("--%w", err)
 	}
-	if c.httpsEnabled() || c.DashboardTLS {
+	if err := c.sipConfigCheck(); err != nil {
+		return err
+	}
+	if c.certsNeeded() {
 		t := c.tlsConfig("127.0.0.1")
 		if err := t.Validate(); err != nil {
 			return err
@@ -228,7 +262,16 @@ func httpsAdvertise(advertise string, bound net.Addr) string {
 }
 
 // httpsEnabled reports whether the phone-facing HTTPS listener runs.
-func (c Config) httpsEnabled() bool { return c.HTTPSAddr != "off" && c.HTTPSAddr != "" }
+func (c Config) httpsEnabled() bool { return enabled(c.HTTPSAddr) }
+
+// enabled reports whether a listener address names a listener ("off" and
+// "" do not).
+func enabled(addr string) bool { return addr != "off" && addr != "" }
+
+// certsNeeded reports whether any listener needs the certificates.
+func (c Config) certsNeeded() bool {
+	return c.httpsEnabled() || c.DashboardTLS || enabled(c.SIPTLSAddr)
+}
 
 // tlsConfig is the certificate configuration with the appliance's names:
 // ucupdates-r2, ucupdates and the host name under every domain and bare,
@@ -237,6 +280,9 @@ func (c Config) tlsConfig(advertise string) web.TLSConfig {
 	t := c.TLS
 	t.Dir = filepath.Join(c.Data, "tls")
 	t.Names = web.ServerNames(dnsHostLabel(c.Host), c.DNS.Domains)
+	if enabled(c.SIPTLSAddr) {
+		t.Names = append(t.Names, sipServerNames(c.DNS.Domains)...)
+	}
 	host := advertise
 	if h, _, err := net.SplitHostPort(advertise); err == nil {
 		host = h

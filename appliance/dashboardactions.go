@@ -66,7 +66,16 @@ func (d dashboardActions) Health() dashboard.Health {
 	if b.DNS != "" {
 		h.Listeners = append(h.Listeners, [3]string{"DNS (UDP and TCP)", b.DNS, "serving"})
 	}
+	if b.SIP != "" {
+		h.Listeners = append(h.Listeners, [3]string{"SIP sign-in (TCP)", b.SIP, "serving"})
+	}
+	if b.SIPTLS != "" {
+		h.Listeners = append(h.Listeners, [3]string{"SIP sign-in (TLS)", b.SIPTLS, "serving"})
+	}
 	h.Listeners = append(h.Listeners, [3]string{"dashboard and admin API", b.Dashboard, "serving"})
+	if a.sip != nil {
+		h.SIPPassword, h.SIPSignIn = a.sipPassword, a.signInFacts()
+	}
 	if a.certs != nil {
 		for _, c := range a.certs.Info() {
 			h.Certificates = append(h.Certificates, [3]string{c.Role, c.SHA256, c.NotAfter.Format("2006-01-02")})

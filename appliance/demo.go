@@ -36,10 +36,16 @@ var demoFirmware = []struct {
 }
 
 // demoStarts are the versions demo phones start on, in turn.
-var demoStarts = []string{"0.0.0.0", "1.0.199.123", "1.0.522.103", "3.5.6907.0"}
+var demoStarts = []string{"0.0.0.0", demoSignInBuild, "1.0.522.103", "3.5.6907.0"}
+
+// demoSignInBuild is the beta build that never asks DNS for ucupdates: the
+// demo's phones on it sign in over SIP and check in where provisioning
+// sends them.
+const demoSignInBuild = "1.0.199.123"
 
 type demoFlags struct {
 	data, httpAddr, dashAddr, dnsAddr string
+	sipAddr, sipTLSAddr               string
 	phones                            int
 	imageSize                         int64
 	duration                          time.Duration
@@ -54,6 +60,8 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:0", "phone-facing listener")
 	fs.StringVar(&f.dashAddr, "dashboard-addr", "127.0.0.1:8080", "dashboard and admin API listener")
 	fs.StringVar(&f.dnsAddr, "dns-addr", "127.0.0.1:0", "DNS responder the simulated phones find the appliance through")
+	fs.StringVar(&f.sipAddr, "sip-addr", "127.0.0.1:0", `SIP front end over TCP the beta phones sign in to ("off" to run none)`)
+	fs.StringVar(&f.sipTLSAddr, "sip-tls-addr", "127.0.0.1:0", `SIP front end over TLS the beta phones sign in to ("off" to run none)`)
 	fs.IntVar(&f.phones, "phones", 25, "simulated phones")
 	fs.Int64Var(&f.imageSize, "image-size", 4<<20, "bytes of each synthetic firmware image")
 	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until interrupted)")
@@ -83,6 +91,7 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	cfg := DefaultConfig()
 	cfg.Data, cfg.HTTPAddr, cfg.DashboardAddr = f.data, f.httpAddr, f.dashAddr
 	cfg.DNS.Addr = f.dnsAddr
+	cfg.SIPAddr, cfg.SIPTLSAddr, cfg.SIPPassword = f.sipAddr, f.sipTLSAddr, generateSIPPassword()
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -120,14 +129,25 @@ func demoFleet(ctx context.Context, e env, f demoFlags, cfg Config, a Addrs) err
 	if err := demoImport(ctx, c, f.imageSize); err != nil {
 		return fmt.Errorf("importing the synthetic firmware: %w", err)
 	}
+	domain := strings.TrimSuffix(cfg.DNS.Domains[0], ".")
 	_, port, _ := net.SplitHostPort(a.HTTP)
-	phones := demoPhones("http://ucupdates-r2."+strings.TrimSuffix(cfg.DNS.Domains[0], ".")+":"+port, a.DNS, f.phones)
+	signIn, err := newDemoSignIn(domain, cfg.SIPPassword, a)
+	if err != nil {
+		return err
+	}
+	phones := demoPhones("http://ucupdates-r2."+domain+":"+port, a.DNS, f.phones, signIn)
 	if err := c.postJSON(ctx, "/api/v1/testdevices", testDeviceRequest{ID: phones[0].Identity.MAC}, nil); err != nil {
 		return err
 	}
+	except := ""
+	if len(signingIn(phones)) > 0 {
+		except = " (except the beta phones below)"
+	}
 	fmt.Fprintf(e.stdout, "tanjay demo: %d simulated phones walking beta → interim 1.0.522.103 → release\n", len(phones))
-	fmt.Fprintf(e.stdout, "  dashboard: http://%s/ (read-only without a login; log in with the password above to approve)\n  phones resolve %s through the DNS responder on %s, each from its own 127.1.x.y address\n  data: %s\n",
-		a.Dashboard, phones[0].Server, a.DNS, cfg.Data)
+	fmt.Fprintf(e.stdout, "  dashboard: http://%s/ (read-only without a login; log in with the password above to approve)\n  phones resolve %s through the DNS responder on %s, each from its own 127.1.x.y address%s\n",
+		a.Dashboard, phones[0].Server, a.DNS, except)
+	signIn.describe(e.stdout, phones)
+	fmt.Fprintf(e.stdout, "  data: %s\n", cfg.Data)
 	fmt.Fprintf(e.stdout, "  admin: tanjay rules --server http://%s --data %s\n", a.Dashboard, cfg.Data)
 	fmt.Fprintf(e.stdout, "  phone %s is a test device: it takes the Pending 4.0.7577.4100. Ctrl-C stops the demo.\n", phones[0].Identity.MAC)
 	for round := 1; ; round++ {
@@ -184,13 +204,15 @@ func demoImport(ctx context.Context, c *apiClient, size int64) error {
 // demoPhones is a mixed fleet: CX700s and IP8540s starting on each of the
 // demo's versions, some with cut-off downloads that resume. Each phone
 // finds the server through dnsAddr and has its own loopback address, so
-// every phone has its own timeline.
-func demoPhones(server, dnsAddr string, n int) []phone.Config {
+// every phone has its own timeline. The phones on demoSignInBuild sign in
+// with signIn instead, taking its transports in turn, when it has any.
+func demoPhones(server, dnsAddr string, n int, signIn demoSignIn) []phone.Config {
 	models := []phone.Identity{
 		{DeviceType: "UCPhone", Vendor: "Polycom", Model: "CX700", Revision: "A", Locale: "ENU"},
 		{DeviceType: "UCPhone", Vendor: "LG-Nortel", Model: "IP8540", Revision: "A", Locale: "ENU"},
 	}
 	out := make([]phone.Config, n)
+	signIns := 0
 	for i := range out {
 		id := models[i%len(models)]
 		id.MAC = phone.NewMAC(i)
@@ -207,6 +229,12 @@ func demoPhones(server, dnsAddr string, n int) []phone.Config {
 		if i%3 == 0 {
 			cfg.CutAt = 0.4
 		}
+		if cfg.Version.String() == demoSignInBuild && len(signIn.transports) > 0 {
+			s := signIn.phone
+			s.Transport, s.LocalIP = signIn.transports[signIns%len(signIn.transports)], cfg.LocalIP
+			cfg.Server, cfg.SignIn = "", s.SignIn
+			signIns++
+		}
 		out[i] = cfg
 	}
 	return out
@@ -215,4 +243,67 @@ func demoPhones(server, dnsAddr string, n int) []phone.Config {
 func jitter(lo, hi time.Duration) time.Duration {
 	n, _ := rand.Int(rand.Reader, big.NewInt(int64(hi-lo)))
 	return lo + time.Duration(n.Int64())
+}
+
+// demoSignIn is how the demo's beta phones sign in: a technician's account
+// under the lab domain, the lab password, and the SIP listeners that are
+// on, each found through the DNS responder as a phone finds it.
+type demoSignIn struct {
+	phone            phoneSignIn
+	transports       []string // signInTCP, signInTLS: those whose listener is on
+	tcpAddr, tlsAddr string
+}
+
+func newDemoSignIn(domain, password string, a Addrs) (demoSignIn, error) {
+	d := demoSignIn{phone: phoneSignIn{Address: "tech@" + domain, Password: password, DNS: a.DNS}, tcpAddr: a.SIP, tlsAddr: a.SIPTLS}
+	if a.DNS == "" {
+		return d, nil // nothing to find the SIP server with
+	}
+	if a.SIP != "" {
+		d.transports = append(d.transports, signInTCP)
+	}
+	if a.SIPTLS != "" && len(a.CAPEM) > 0 {
+		roots, err := parseSignInRoots(a.CAPEM)
+		if err != nil {
+			return d, fmt.Errorf("the appliance CA: %w", err)
+		}
+		d.phone.Roots = roots
+		d.transports = append(d.transports, signInTLS)
+	}
+	return d, nil
+}
+
+// demoSignInListed is how many signing-in phones the demo names.
+const demoSignInListed = 4
+
+// signingIn are the MACs of the phones that sign in.
+func signingIn(phones []phone.Config) []string {
+	var macs []string
+	for _, p := range phones {
+		if p.SignIn != nil {
+			macs = append(macs, p.Identity.MAC)
+		}
+	}
+	return macs
+}
+
+// describe says which phones sign in, and with what.
+func (d demoSignIn) describe(w io.Writer, phones []phone.Config) {
+	macs := signingIn(phones)
+	if len(macs) == 0 {
+		return
+	}
+	if len(macs) > demoSignInListed {
+		macs = append(macs[:demoSignInListed], "…")
+	}
+	var over []string
+	for _, t := range d.transports {
+		if t == signInTCP {
+			over = append(over, "TCP "+d.tcpAddr)
+		} else {
+			over = append(over, "TLS "+d.tlsAddr+" (trusting the appliance CA)")
+		}
+	}
+	fmt.Fprintf(w, "  beta phones on %s (%s) never ask DNS for ucupdates: they find the SIP server by SRV records and sign in as %s, user %s, password %s, over %s in turn, then check in where provisioning sends them\n",
+		demoSignInBuild, strings.Join(macs, ", "), d.phone.Address, signInDefaultUser(d.phone.Address), d.phone.Password, strings.Join(over, " and "))
 }

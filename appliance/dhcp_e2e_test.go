@@ -151,6 +151,7 @@ func startAppInNS(t *testing.T, ns string, mut func(*Config)) *testApp {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Data, cfg.DashboardAddr, cfg.Host = t.TempDir(), "127.0.0.1:0", "testhost"
+	cfg.SIPAddr, cfg.SIPTLSAddr = "off", "off"
 	mut(&cfg)
 	enter := func() error {
 		runtime.LockOSThread() // never unlocked: see above

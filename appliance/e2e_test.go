@@ -166,7 +166,7 @@ func TestSecondServerRefusesTheDataDirectory(t *testing.T) {
 	}
 	data := t.TempDir()
 	startServe(t, data)
-	out, err := (&serveProcess{}).run(t, "serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "off")
+	out, err := (&serveProcess{}).run(t, "serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "off", "--sip-addr", "off", "--sip-tls-addr", "off")
 	if err == nil || !strings.Contains(out, "another tanjay is already using") {
 		t.Errorf("second serve: %v\n%s", err, out)
 	}

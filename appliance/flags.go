@@ -89,6 +89,11 @@ func serveFlags(fs *flag.FlagSet, c *Config) {
 		c.DNS.Advertise6 = ip
 		return err
 	})
+	fs.StringVar(&c.SIPAddr, "sip-addr", c.SIPAddr, `SIP front end, TCP: beta phones sign in here and are handed the update URLs ("off" to run none)`)
+	fs.StringVar(&c.SIPTLSAddr, "sip-tls-addr", c.SIPTLSAddr, `SIP front end, TLS with the appliance CA ("off" to run none)`)
+	fs.StringVar(&c.SIPPasswordFile, "sip-password-file", c.SIPPasswordFile, "file holding the lab sign-in password (default: TANJAY_SIP_PASSWORD, else <data>/sip-password.txt, generated at first start)")
+	fs.StringVar(&c.SIPProvisioning, "sip-provisioning", c.SIPProvisioning, "shape of the ServerConfiguration group handed to phones: flat or property-list (the 2007 shape was never published)")
+	fs.IntVar(&c.SIPAuthVersion, "sip-auth-version", c.SIPAuthVersion, "NTLM-over-SIP protocol version offered: 2 (OCS 2007), 3 or 4 (R2)")
 	dhcpFlags(fs, &c.DHCP)
 }
 

@@ -18,12 +18,14 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		"TANJAY_HTTP_ADDR":          "10.0.0.1:80", // the command line below wins
 		"TANJAY_EXTERNAL_STORE_URL": "https://updates.example.com/DeviceUpdateFiles_Ext",
 		"TANJAY_CAPTURE_ALL":        "true",
+		"TANJAY_SIP_TLS_ADDR":       "off",
 	}
 	cfg := DefaultConfig()
 	fs := newFlagSet("serve", "", "", &bytes.Buffer{})
 	serveFlags(fs, &cfg)
 	err := parseFlags(fs, []string{"--http-addr", "127.0.0.1:8081", "--advertise", "192.0.2.7", "--host", "lab1",
-		"--domain", "lab.example", "--domain", "corp.example,other.example", "--dns-mode", "strict", "--advertise6", "2001:db8::7"},
+		"--domain", "lab.example", "--domain", "corp.example,other.example", "--dns-mode", "strict", "--advertise6", "2001:db8::7",
+		"--sip-addr", "10.0.0.1:5060", "--sip-provisioning", "property-list", "--sip-auth-version", "4", "--sip-password-file", "/etc/tanjay/sip-password"},
 		func(k string) string { return environ[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +40,8 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	want.DNS.Domains = []string{"lab.example", "corp.example", "other.example"}
 	want.DNS.Mode = dnsresp.ModeStrict
 	want.DNS.Advertise6 = netip.MustParseAddr("2001:db8::7")
+	want.SIPAddr, want.SIPTLSAddr = "10.0.0.1:5060", "off"
+	want.SIPProvisioning, want.SIPAuthVersion, want.SIPPasswordFile = "property-list", 4, "/etc/tanjay/sip-password"
 	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("parsed config (-want +got):\n%s", diff)
 	}

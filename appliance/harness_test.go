@@ -37,6 +37,7 @@ func startApp(t testing.TB, mut func(*Config)) *testApp {
 	// HTTPS costs three RSA keys per start: only the tests that need it
 	// turn it on.
 	cfg.DNS.Addr, cfg.HTTPSAddr = "127.0.0.1:0", "off"
+	cfg.SIPAddr, cfg.SIPTLSAddr, cfg.SIPPassword = "127.0.0.1:0", "off", "lab-password"
 	if mut != nil {
 		mut(&cfg)
 	}
@@ -181,7 +182,7 @@ var servingLine = regexp.MustCompile(`^\s+(phones|dashboard):\s+http://(\S+)`)
 // prints where it listens.
 func startServe(t *testing.T, data string, extra ...string) *serveProcess {
 	t.Helper()
-	args := append([]string{"serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--https-addr", "off", "--host", "e2e"}, extra...)
+	args := append([]string{"serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--https-addr", "off", "--sip-addr", "127.0.0.1:0", "--sip-tls-addr", "off", "--host", "e2e"}, extra...)
 	cmd := exec.Command(tanjayBinary(t), args...)
 	cmd.Env = append(os.Environ(), "TANJAY_TOKEN=")
 	stdout, err := cmd.StdoutPipe()

@@ -28,6 +28,7 @@ type metricsCollector struct {
 	dns dnsCounts
 
 	phones, checkins, offers, downloaded, uploads, dnsQueries *prometheus.Desc
+	sipConns, sipEvents                                       *prometheus.Desc
 }
 
 func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
@@ -39,11 +40,13 @@ func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
 		downloaded: prometheus.NewDesc("tanjay_download_bytes_total", "Firmware bytes sent to phones.", nil, nil),
 		uploads:    prometheus.NewDesc("tanjay_uploads_total", "Device logs phones uploaded.", nil, nil),
 		dnsQueries: prometheus.NewDesc("tanjay_dns_queries_total", "DNS queries answered, by name class and rcode.", []string{"class", "rcode"}, nil),
+		sipConns:   prometheus.NewDesc("tanjay_sip_endpoints", "SIP connections open and endpoints registered.", []string{"state"}, nil),
+		sipEvents:  prometheus.NewDesc("tanjay_sip_events_total", "SIP sign-in outcomes: sign-ins, wrong passwords, bad signatures, provisioning answers, refused or cut connections, unsupported requests.", []string{"event"}, nil),
 	}
 }
 
 func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.phones, m.checkins, m.offers, m.downloaded, m.uploads, m.dnsQueries} {
+	for _, d := range []*prometheus.Desc{m.phones, m.checkins, m.offers, m.downloaded, m.uploads, m.dnsQueries, m.sipConns, m.sipEvents} {
 		ch <- d
 	}
 }
@@ -61,6 +64,17 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.offers, prometheus.CounterValue, float64(c.offers.Load()))
 	ch <- prometheus.MustNewConstMetric(m.downloaded, prometheus.CounterValue, float64(c.downloadBytes.Load()))
 	ch <- prometheus.MustNewConstMetric(m.uploads, prometheus.CounterValue, float64(c.uploads.Load()))
+	if m.a.sip != nil {
+		st := m.a.sip.Stats()
+		ch <- prometheus.MustNewConstMetric(m.sipConns, prometheus.GaugeValue, float64(st.Conns), "connected")
+		ch <- prometheus.MustNewConstMetric(m.sipConns, prometheus.GaugeValue, float64(st.Registered), "registered")
+		for name, n := range map[string]uint64{
+			"signed-in": st.SignIns, "wrong-password": st.AuthFailures, "bad-signature": st.SignatureFailures,
+			"provisioned": st.Provisioned, "refused": st.Refused, "cut": st.Cut, "unsupported": st.Unsupported,
+		} {
+			ch <- prometheus.MustNewConstMetric(m.sipEvents, prometheus.CounterValue, float64(n), name)
+		}
+	}
 	if m.dns == nil {
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/netip"
+	"os"
 	"time"
 
 	"github.com/tanjay-lab/tanjay/images"
@@ -14,10 +16,14 @@ import (
 type phoneFlags struct {
 	server, devicePath, mac, serial, version string
 	dns, dhcpInterface, vendorClass          string
+	localIP                                  string
 	count, concurrency, rounds, maxHops      int
 	installDelay, fetchDelay                 time.Duration
 	cutAt                                    float64
 	quiet                                    bool
+	// A beta phone signed in over SIP (--sign-in).
+	signIn, sipUser, sipPassword, sipTransport, sipCA string
+	serverGiven                                       bool // --server was on the command line
 }
 
 // listWalksUpTo is the fleet size up to which every walk is printed.
@@ -43,16 +49,21 @@ func runPhone(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&f.dns, "dns", "", "resolve the server's name through this DNS server (host:port), as a phone uses the one DHCP gave it")
 	fs.StringVar(&f.dhcpInterface, "dhcp-interface", "", "first get an address on this interface by DHCP, as a phone does; then resolve through the leased DNS server and, unless --server is given, check in at http://ucupdates-r2.<leased domain> (the fleet shares the one lease)")
 	fs.StringVar(&f.vendorClass, "vendor-class", "CPE-OCPHONE", "DHCP vendor class (option 60): CPE-OCPHONE for a Tanjay, MS-UC-Client for Lync Phone Edition")
+	fs.StringVar(&f.localIP, "local-ip", "", "address the phone's connections and DNS queries come from; with --count, phone i uses this address + i (every 127.0.0.0/8 address is local on Linux, so a loopback fleet can give each phone its own: the appliance tells phones apart by address until they check in)")
+	fs.StringVar(&f.signIn, "sign-in", "", "sign in over SIP first with this address (tech@lab.local), as a technician signs in a beta 1.0.199.x phone: the phone finds the SIP server by DNS SRV under the address's domain through --dns, and checks in at the URL provisioning hands it, never at --server")
+	fs.StringVar(&f.sipUser, "sip-user", "", `NTLM user name for --sign-in, DOMAIN\user (default: from the address, tech@lab.local → LAB\tech)`)
+	fs.StringVar(&f.sipPassword, "sip-password", "", "the lab sign-in password for --sign-in; prefer setting TANJAY_SIP_PASSWORD: a flag shows in ps")
+	fs.StringVar(&f.sipTransport, "sip-transport", "auto", "tls, tcp or auto for --sign-in: auto takes the first SRV name that answers, in the phone's order (_sipinternaltls._tcp, _sip._tls, _sipinternal._tcp; the TLS names only with --sip-ca)")
+	fs.StringVar(&f.sipCA, "sip-ca", "", "PEM (or DER) file of the CA the phone trusts for SIP over TLS: the appliance CA, <data>/tls/ca.pem or http://<appliance>/ca.cer; without it only TCP can be used")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("phone takes no arguments, got %q", fs.Args())
 	}
+	fs.Visit(func(fl *flag.Flag) { f.serverGiven = f.serverGiven || fl.Name == "server" })
 	if f.dhcpInterface != "" {
-		serverGiven := false
-		fs.Visit(func(fl *flag.Flag) { serverGiven = serverGiven || fl.Name == "server" })
-		if err := f.lease(ctx, e, serverGiven); err != nil {
+		if err := f.lease(ctx, e); err != nil {
 			return err
 		}
 	}
@@ -78,7 +89,7 @@ func runPhone(ctx context.Context, e env, args []string) error {
 }
 
 // lease gets an address by DHCP and takes the DNS server and domain from it.
-func (f *phoneFlags) lease(ctx context.Context, e env, serverGiven bool) error {
+func (f *phoneFlags) lease(ctx context.Context, e env) error {
 	l, err := phone.AcquireLease(ctx, f.dhcpInterface, f.vendorClass)
 	if err != nil {
 		return err
@@ -87,7 +98,7 @@ func (f *phoneFlags) lease(ctx context.Context, e env, serverGiven bool) error {
 	if f.dns == "" && l.DNS.IsValid() {
 		f.dns = l.DNSAddr()
 	}
-	if !serverGiven {
+	if !f.serverGiven && f.signIn == "" {
 		if l.Domain == "" {
 			return fmt.Errorf("the DHCP lease names no domain (option 15): give --server")
 		}
@@ -111,6 +122,16 @@ func (f phoneFlags) configs() ([]phone.Config, error) {
 	if f.cutAt < 0 || f.cutAt >= 1 {
 		return nil, usagef("--cut-at %g: want a fraction between 0 and 1", f.cutAt)
 	}
+	signIn, err := f.signInConfig()
+	if err != nil {
+		return nil, err
+	}
+	var ip netip.Addr
+	if f.localIP != "" {
+		if ip, err = netip.ParseAddr(f.localIP); err != nil {
+			return nil, usagef("--local-ip: %v", err)
+		}
+	}
 	out := make([]phone.Config, f.count)
 	for i := range out {
 		id := phone.Identity{DeviceType: p.DeviceType, Vendor: p.Vendor, Model: p.Model, Revision: p.Revision, Locale: p.Locale,
@@ -123,11 +144,55 @@ func (f phoneFlags) configs() ([]phone.Config, error) {
 		}
 		out[i] = phone.Config{Server: f.server, Identity: id, Version: v, InstallDelay: f.installDelay, FetchDelay: f.fetchDelay,
 			CutAt: f.cutAt, MaxHops: f.maxHops, Rounds: f.rounds, DNS: f.dns}
+		if i > 0 && ip.IsValid() {
+			if ip = ip.Next(); !ip.IsValid() {
+				return nil, usagef("--local-ip %s: not enough addresses after it for --count %d", f.localIP, f.count)
+			}
+		}
+		out[i].LocalIP = ip
+		if signIn != nil {
+			s := *signIn
+			s.LocalIP = ip
+			out[i].Server, out[i].SignIn = "", s.SignIn
+		}
 		if err := out[i].Validate(); err != nil {
 			return nil, usagef("%v", err)
 		}
 	}
 	return out, nil
+}
+
+// signInConfig is what --sign-in and the --sip-* flags make, with no local
+// address yet; nil without --sign-in.
+func (f phoneFlags) signInConfig() (*phoneSignIn, error) {
+	if f.signIn == "" {
+		return nil, nil
+	}
+	switch {
+	case f.serverGiven:
+		return nil, usagef("--sign-in and --server: a phone that signs in checks in where provisioning sends it")
+	case f.dns == "":
+		return nil, usagef("--sign-in needs --dns (or --dhcp-interface): the phone finds the SIP server by DNS SRV records")
+	case f.sipPassword == "":
+		return nil, usagef("--sign-in needs the lab sign-in password: set TANJAY_SIP_PASSWORD")
+	}
+	s := &phoneSignIn{Address: f.signIn, User: f.sipUser, Password: f.sipPassword, Transport: f.sipTransport, DNS: f.dns}
+	if f.sipTransport == signInTLS && f.sipCA == "" {
+		return nil, usagef("--sip-transport tls needs --sip-ca FILE, the CA the phone trusts (the appliance CA: <data>/tls/ca.pem, or http://<appliance>/ca.cer); without it only tcp can be used")
+	}
+	if f.sipCA != "" {
+		b, err := os.ReadFile(f.sipCA)
+		if err != nil {
+			return nil, usagef("--sip-ca: %v", err)
+		}
+		if s.Roots, err = parseSignInRoots(b); err != nil {
+			return nil, usagef("--sip-ca %s: %v", f.sipCA, err)
+		}
+	}
+	if err := s.check(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	return s, nil
 }
 
 // serialFor makes a stable serial number from a MAC, for simulated phones.

@@ -24,6 +24,7 @@ import (
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/images"
 	"github.com/tanjay-lab/tanjay/legacy"
+	"github.com/tanjay-lab/tanjay/legacy/sip"
 	"github.com/tanjay-lab/tanjay/r2"
 )
 
@@ -37,12 +38,17 @@ type Addrs struct {
 	HTTP      string      `json:"http"`
 	HTTPS     string      `json:"https,omitempty"` // empty when the HTTPS listener is off
 	Dashboard string      `json:"dashboard"`
-	DNS       string      `json:"dns,omitempty"`  // empty when the responder is off
-	DHCP      string      `json:"dhcp,omitempty"` // interface and address, empty when off
+	DNS       string      `json:"dns,omitempty"`     // empty when the responder is off
+	DHCP      string      `json:"dhcp,omitempty"`    // interface and address, empty when off
+	SIP       string      `json:"sip,omitempty"`     // SIP over TCP, empty when off
+	SIPTLS    string      `json:"sip_tls,omitempty"` // SIP over TLS, empty when off
 	Advertise string      `json:"advertise"`
 	URLs      legacy.URLs `json:"urls"`
 	// Certificates describe the TLS certificates in use, one line each.
 	Certificates []string `json:"certificates,omitempty"`
+	// CAPEM is the appliance CA in PEM (self-signed mode), what phones
+	// install from certnew.p7b.
+	CAPEM []byte `json:"-"`
 }
 
 // app is the running appliance: what the handlers share.
@@ -67,6 +73,10 @@ type app struct {
 	bound     Addrs
 	certs     *web.Certs
 	dashboard *dashboard.Dashboard
+	// sipPassword is the lab sign-in password; sip is the SIP front end
+	// (nil when both its listeners are off).
+	sipPassword string
+	sip         *sip.Server
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -139,15 +149,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	if a.urls, err = legacy.DeriveURLs(legacy.BaseURL("http", advertise), externalBase, cfg.URLs); err != nil {
 		return fmt.Errorf("--advertise: %w", err)
 	}
+	sipLns, err := bindSIP(cfg)
+	if err != nil {
+		return err
+	}
+	defer sipLns.close()
 	var certs *web.Certs
-	if httpsLn != nil || cfg.DashboardTLS {
+	if cfg.certsNeeded() {
 		if certs, err = web.NewCerts(cfg.tlsConfig(advertise)); err != nil {
 			return err
 		}
 	}
 	var dnsSrv *dnsresp.Server
 	if cfg.dnsEnabled() {
-		if dnsSrv, err = dnsresp.New(cfg.dnsConfig(advertise), dnsObserver{a}, log); err != nil {
+		dcfg := cfg.dnsConfig(advertise)
+		dcfg.SIPPort, dcfg.SIPTLSPort = sipLns.ports()
+		if dnsSrv, err = dnsresp.New(dcfg, dnsObserver{a}, log); err != nil {
 			return err
 		}
 		if err := dnsSrv.Listen(); err != nil {
@@ -168,6 +185,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		defer dhcpSrv.Close()
 	}
 	a.refreshCatalog()
+	if cfg.sipEnabled() {
+		if a.sipPassword, err = loadOrCreateSIPPassword(cfg, out, log); err != nil {
+			return err
+		}
+		if a.sip, err = a.newSIPServer(); err != nil {
+			return err
+		}
+	}
 	dcfg := dashboard.DefaultConfig(cfg.Data)
 	dcfg.LogDir, dcfg.CaptureDir = filepath.Join(cfg.Data, "logs"), cfg.captureDir()
 	dcfg.AdminPassword, dcfg.PublicReadOnly, dcfg.Out, dcfg.Logger = cfg.AdminPassword, cfg.PublicReadOnly, out, log
@@ -219,6 +244,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		udp, _ := dnsSrv.Addr()
 		bound.DNS = udp.String()
 		g.Go(func() error { return dnsSrv.Serve(gctx) })
+	}
+	if certs != nil {
+		bound.CAPEM = certs.CAPEM()
+	}
+	if sipLns.tcp != nil {
+		bound.SIP = sipLns.tcp.Addr().String()
+		g.Go(func() error { return a.sip.Serve(gctx, sipLns.tcp, "tcp") })
+	}
+	if sipLns.tls != nil {
+		bound.SIPTLS = sipLns.tls.Addr().String()
+		tcfg := certs.PhoneTLS()
+		tcfg.NextProtos = nil // SIP, not HTTP
+		ln := tls.NewListener(sipLns.tls, tcfg)
+		g.Go(func() error { return a.sip.Serve(gctx, ln, "tls") })
 	}
 	a.bound, a.certs = bound, certs
 	if ready != nil {

@@ -28,6 +28,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	cfg.Token = e.getenv("TANJAY_TOKEN")
 	cfg.AdminPassword = e.getenv("TANJAY_ADMIN_PASSWORD")
+	cfg.SIPPassword = e.getenv("TANJAY_SIP_PASSWORD")
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	return Run(ctx, cfg, log, e.stdout, func(a Addrs) {
 		dns := "off"
@@ -47,6 +48,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "tanjay %s serving\n  phones:    http://%s (advertised as %s)\n  https:     %s\n  dashboard: %s://%s\n  dns:       %s\n  check-ins: %s\n  files:     %s\n  data:      %s\n",
 			Version, a.HTTP, a.Advertise, https, scheme, a.Dashboard, dns, a.URLs.InternalDownload, a.URLs.InternalStore, cfg.Data)
+		if a.SIP != "" || a.SIPTLS != "" {
+			fmt.Fprintf(e.stdout, "  sip:       tcp %s, tls %s (beta phones sign in here; the lab password is on Settings & health)\n", orOff(a.SIP), orOff(a.SIPTLS))
+		}
 		for _, c := range a.Certificates {
 			fmt.Fprintf(e.stdout, "  cert:      %s\n", c)
 		}
@@ -58,4 +62,12 @@ func runServe(ctx context.Context, e env, args []string) error {
 			log.Warn("could not record the listen addresses", "err", err)
 		}
 	})
+}
+
+// orOff is addr, or "off" when a listener is not running.
+func orOff(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	return addr
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/pem"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,4 +109,15 @@ func (c *Certs) PhoneHandler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	}))
+}
+
+// CAPEM is the CA certificates offered, top first, in PEM: what a test or
+// the demo's simulated phones trust. Empty when there is no CA (files
+// mode with a bare leaf).
+func (c *Certs) CAPEM() []byte {
+	var out []byte
+	for _, cert := range c.caChain() {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})...)
+	}
+	return out
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -37,8 +36,18 @@ type Identity struct {
 // Config is one simulated phone.
 type Config struct {
 	// Server is the base URL of the update service, e.g.
-	// http://127.0.0.1:8080; check-ins go to Server+CheckInPath. Required.
+	// http://127.0.0.1:8080; check-ins go to Server+CheckInPath. Required
+	// unless SignIn is set; not used when it is.
 	Server string
+	// SignIn, when set, makes this a beta phone (1.0.199.x) that never asks
+	// DNS for ucupdates: before its first check-in it signs in, and it
+	// checks in at the URL in-band provisioning handed it instead of at
+	// Server+CheckInPath (PROTOCOL.md §1, SIGNIN.md). The function does the
+	// SIP part (discovery, NTLM, REGISTER, the provisioning subscription)
+	// and returns updatesServerInternalUrl; the file URLs still come from
+	// the check-in answers. An error fails the walk before any check-in.
+	// Default nil: the phone checks in at Server.
+	SignIn func(ctx context.Context) (checkInURL string, err error)
 	// Identity is sent in every check-in.
 	Identity Identity
 	// Version is the CPE image the phone starts on. Default (zero): a beta
@@ -84,8 +93,7 @@ type Config struct {
 
 // Validate reports a Config that Run cannot use.
 func (c Config) Validate() error {
-	u, err := url.Parse(c.Server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if c.SignIn == nil && !usableURL(c.Server) {
 		return fmt.Errorf("phone: server %q: want a base URL like http://127.0.0.1:8080", c.Server)
 	}
 	var errs []error

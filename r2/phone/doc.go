@@ -9,8 +9,15 @@
 // BaseURL, "installs" it, and checks in again reporting the new version. It
 // stops when nothing is offered, and reports an error on HTTP failures, on a
 // server that offers the version the phone already runs (a loop), or past a
-// hop limit. A fleet (RunFleet) runs many phones over one shared keep-alive
-// transport and summarises throughput and check-in latency.
+// hop limit.
+//
+// A beta phone (1.0.199.x, Config.SignIn) never looks the update service
+// up: it signs in first and checks in at the URL in-band provisioning
+// handed it. The SIP part is a function the caller plugs in, so this
+// package stays free of SIP code.
+//
+// A fleet (RunFleet) runs many phones over one shared keep-alive transport
+// and summarises throughput and check-in latency.
 //
 // The element names of the request are our inference (they were never
 // published); the request is built in one function (appendRequest) so a

@@ -38,6 +38,9 @@ type Step struct {
 // Walk is what one phone did.
 type Walk struct {
 	Identity Identity
+	// SignedIn is the check-in URL the phone's sign-in handed it
+	// (Config.SignIn); empty when it did not sign in.
+	SignedIn string
 	Steps    []Step
 	// Path is the versions the phone ran, in order: its starting version and
 	// each one it installed.
@@ -56,7 +59,9 @@ var ErrLoop = errors.New("server offered the version the phone already runs")
 var ErrMaxHops = errors.New("too many hops")
 
 // String is one line: "001B9E4B5B10 CX700: 0.0.0.0 → 1.0.522.103 → 3.5.6907.0
-// (3 check-ins)", followed by the error if the walk failed.
+// (3 check-ins)", followed by the error if the walk failed. A phone that
+// signed in says so first in the parentheses: "(signed in, handed
+// http://10.77.0.1/RequestHandler/ucdevice.upx; 3 check-ins)".
 func (w Walk) String() string {
 	var b strings.Builder
 	b.WriteString(cmp.Or(w.Identity.MAC, w.Identity.Serial, "phone"))
@@ -70,7 +75,11 @@ func (w Walk) String() string {
 		}
 		b.WriteString(" " + v.String())
 	}
-	fmt.Fprintf(&b, " (%d %s)", w.CheckIns, plural(w.CheckIns, "check-in", "check-ins"))
+	b.WriteString(" (")
+	if w.SignedIn != "" {
+		b.WriteString("signed in, handed " + w.SignedIn + "; ")
+	}
+	fmt.Fprintf(&b, "%d %s)", w.CheckIns, plural(w.CheckIns, "check-in", "check-ins"))
 	if w.Err != nil {
 		b.WriteString(": " + w.Err.Error())
 	}
@@ -78,8 +87,9 @@ func (w Walk) String() string {
 }
 
 // Run walks one phone up its upgrade path and, when the walk ended with
-// nothing offered, makes cfg.Rounds more check-ins. It returns when the walk
-// is over, fails or ctx is done; the failure is in Walk.Err.
+// nothing offered, makes cfg.Rounds more check-ins. A phone with
+// cfg.SignIn signs in first and checks in where that sent it. It returns
+// when the walk is over, fails or ctx is done; the failure is in Walk.Err.
 func Run(ctx context.Context, cfg Config) Walk {
 	w := Walk{Identity: cfg.Identity, Path: []images.Version{cfg.Version}}
 	if err := cfg.Validate(); err != nil {
@@ -87,6 +97,11 @@ func Run(ctx context.Context, cfg Config) Walk {
 		return w
 	}
 	p := newPhone(cfg.withDefaults())
+	if cfg.SignIn != nil {
+		if w.Err = p.signIn(ctx, &w); w.Err != nil {
+			return w
+		}
+	}
 	w.Err = p.walk(ctx, &w)
 	if w.Err == nil {
 		w.Err = p.rounds(ctx, &w)
@@ -111,6 +126,20 @@ func newPhone(cfg Config) *phone {
 		p.installed = cfg.Now()
 	}
 	return p
+}
+
+// signIn runs cfg.SignIn and makes the URL it hands the phone's check-in
+// URL, as a beta phone takes updatesServerInternalUrl from provisioning.
+func (p *phone) signIn(ctx context.Context, w *Walk) error {
+	handed, err := p.cfg.SignIn(ctx)
+	if err != nil {
+		return fmt.Errorf("signing in: %w", err)
+	}
+	if !usableURL(handed) {
+		return fmt.Errorf("signing in: provisioning handed %q, not an http(s) check-in URL", handed)
+	}
+	p.checkInURL, w.SignedIn = handed, handed
+	return nil
 }
 
 // walk checks in, fetches and installs until nothing is offered.

@@ -348,6 +348,10 @@ func TestWalkString(t *testing.T) {
 			Path: []images.Version{v(beta)}, CheckIns: 1, Err: errors.New("check-in 1: boom")},
 			"1108015382: 0.0.0.0 (1 check-in): check-in 1: boom"},
 		{"anonymous", Walk{Path: []images.Version{v(release)}}, "phone: 3.5.6907.0 (0 check-ins)"},
+		{"signed in", Walk{Identity: Identity{MAC: "001B9E4B5B10", Model: "IP8540"},
+			SignedIn: "http://10.77.0.1/RequestHandler/ucdevice.upx",
+			Path:     []images.Version{v("1.0.199.123"), v(interim), v(release)}, CheckIns: 3},
+			"001B9E4B5B10 IP8540: 1.0.199.123 → 1.0.522.103 → 3.5.6907.0 (signed in, handed http://10.77.0.1/RequestHandler/ucdevice.upx; 3 check-ins)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
