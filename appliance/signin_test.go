@@ -19,6 +19,7 @@ import (
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/legacy/sip"
+	"github.com/tanjay-lab/tanjay/legacy/sip/sipetest"
 )
 
 // TestSIPSignInThroughTheAppliance signs a phone in over TLS, found as a
@@ -145,5 +146,41 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPidginSipeSignsInToTheAppliance signs pidgin-sipe, an independent
+// OCS client, in to the running appliance over TLS with the certificate
+// phones get (SHA-1-signed by the appliance CA, by default), trusting only
+// that CA, as a phone does once it installed it.
+func TestPidginSipeSignsInToTheAppliance(t *testing.T) {
+	if err := sipetest.Available(); err != nil {
+		t.Skipf("pidgin-sipe cannot be driven here (apt-get install pidgin-sipe bitlbee-libpurple): %v", err)
+	}
+	if err := sipetest.TLSAvailable(); err != nil {
+		t.Skipf("pidgin-sipe's trust cannot be limited to the appliance CA here: %v", err)
+	}
+	ta := startApp(t, func(c *Config) { c.SIPTLSAddr = "127.0.0.1:0" })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := sipetest.Start(ctx, "", sipetest.Account{
+		SignIn: "tech@lab.local", Login: `LAB\tech`, Password: "lab-password",
+		Server: ta.SIPTLS, Transport: "tls", CAPEM: ta.CAPEM,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WaitLoggedIn(ctx); err != nil {
+		t.Fatalf("pidgin-sipe did not sign in: %v\n%s", err, c.Transcript())
+	}
+	var detail deviceDetail
+	waitFor(t, "pidgin-sipe provisioned on its timeline", func() bool {
+		detail = deviceDetail{}
+		ta.api.do(ctx, "GET", "/api/v1/devices/IP:127.0.0.1", "", nil, &detail)
+		return detail.Device.Stage == store.StageSignedIn && strings.Contains(detail.Device.Handed, ta.URLs.InternalDownload)
+	})
+	if !strings.Contains(detail.Device.UserAgent, "Sipe/") {
+		t.Errorf("user agent %q, want pidgin-sipe's", detail.Device.UserAgent)
 	}
 }

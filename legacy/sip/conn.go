@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,63 +26,134 @@ const maxAuthFailures = 3
 // conn is one phone's long-lived connection. Everything on it happens on
 // its own goroutine: requests are answered, and the requests the appliance
 // originates (NOTIFY, BENOTIFY) sent, in order, so nothing here locks.
+//
+// An idle connection holds no read buffer and a small stack: thousands of
+// registered phones sit in awaitByte, and each message is read (with a
+// pooled buffer) and answered on a goroutine that ends with it.
 type conn struct {
 	s         *Server
 	nc        net.Conn
 	transport string
 	ip        netip.Addr
-	cid       int
-	r         *Reader
+	r         *Reader // nil while idle
+	first     [1]byte // the byte that ended the idle wait
 
 	sas       map[string]*securityAssociation
-	failures  int       // wrong passwords in a row
-	attempted bool      // a sign-in attempt was reported and has not ended
-	signedIn  bool      // some security association was established
-	userAgent string    // the last User-Agent seen
-	regKeys   []string  // registrations this connection made
-	closeNow  bool      // close after the current answer
-	lastAuth  time.Time // when the last handshake finished
+	failures  int    // wrong passwords in a row
+	attempted bool   // a sign-in attempt was reported and has not ended
+	signedIn  bool   // some security association was established
+	userAgent string // the last User-Agent seen
+	closeNow  bool   // close after the current answer
 }
 
-func newConn(s *Server, nc net.Conn, transport string, ip netip.Addr, cid int) *conn {
+func newConn(s *Server, nc net.Conn, transport string, ip netip.Addr) *conn {
 	return &conn{
-		s: s, nc: nc, transport: transport, ip: ip, cid: cid,
-		r:   NewReader(nc, s.cfg.Limits),
+		s: s, nc: nc, transport: transport, ip: ip,
 		sas: map[string]*securityAssociation{},
 	}
 }
 
-// serve reads and answers messages until the peer goes, a limit cuts the
-// connection or ctx ends.
+// readerPool holds the read buffers of connections that are reading.
+var readerPool = sync.Pool{New: func() any { return &Reader{r: bufio.NewReaderSize(nil, readBufferSize)} }}
+
+// serve waits for messages and has each one answered until the peer goes,
+// a limit cuts the connection or ctx ends.
 func (c *conn) serve(ctx context.Context) {
 	defer c.s.release(c)
 	defer c.nc.Close()
+	defer c.putReader()
+	handled := make(chan bool, 1)
 	for ctx.Err() == nil && !c.closeNow {
-		idle := c.s.cfg.SignInTimeout
-		if c.signedIn {
-			idle = c.s.cfg.KeepAlive + time.Minute
+		if c.r == nil {
+			if err := c.awaitByte(); err != nil {
+				c.logEnd(err, "idle")
+				return
+			}
 		}
-		c.nc.SetReadDeadline(c.s.cfg.Now().Add(idle))
-		if _, err := c.r.r.Peek(1); err != nil {
-			c.logEnd(err, "idle")
+		// The message is read and answered on a goroutine of its own, so
+		// the deep stack of a handshake is freed when it ends instead of
+		// staying with this one for the life of the connection.
+		go func() { handled <- c.handleNext() }()
+		if !<-handled {
 			return
 		}
-		c.nc.SetReadDeadline(c.s.cfg.Now().Add(c.s.cfg.MessageTimeout))
-		m, ping, err := c.r.Next()
+	}
+}
+
+// handleNext reads one message and answers it; false ends the connection.
+func (c *conn) handleNext() bool {
+	if c.r == nil {
+		c.r = readerPool.Get().(*Reader)
+		c.r.reset(&firstThen{c: c}, c.s.cfg.Limits)
+	}
+	c.nc.SetReadDeadline(c.s.cfg.Now().Add(c.s.cfg.MessageTimeout))
+	if !c.next() {
+		return false
+	}
+	if c.r.r.Buffered() == 0 {
+		c.putReader() // nothing pipelined: go idle without a buffer
+	}
+	return true
+}
+
+// awaitByte waits, within the idle limit, for the first byte of the next
+// message. It is kept small: its frames are what an idle phone's stack
+// holds.
+func (c *conn) awaitByte() error {
+	idle := c.s.cfg.SignInTimeout
+	if c.signedIn {
+		idle = c.s.cfg.KeepAlive + time.Minute
+	}
+	c.nc.SetReadDeadline(c.s.cfg.Now().Add(idle))
+	for {
+		n, err := c.nc.Read(c.first[:])
+		if n == 1 {
+			return nil
+		}
 		if err != nil {
-			c.refuse(m, err)
-			return
+			return err
 		}
-		if ping {
-			c.write([]byte("\r\n"))
-			continue
-		}
-		if !m.IsRequest() {
-			c.response(m)
-			continue
-		}
+	}
+}
+
+// firstThen reads the byte awaitByte took, then the connection.
+type firstThen struct {
+	c    *conn
+	done bool
+}
+
+func (f *firstThen) Read(p []byte) (int, error) {
+	if !f.done && len(p) > 0 {
+		f.done = true
+		p[0] = f.c.first[0]
+		return 1, nil
+	}
+	return f.c.nc.Read(p)
+}
+
+func (c *conn) putReader() {
+	if c.r != nil {
+		c.r.reset(nil, Limits{})
+		readerPool.Put(c.r)
+		c.r = nil
+	}
+}
+
+// next reads one message and answers it; false ends the connection.
+func (c *conn) next() bool {
+	m, ping, err := c.r.Next()
+	switch {
+	case err != nil:
+		c.refuse(m, err)
+		return false
+	case ping:
+		c.write([]byte("\r\n"))
+	case !m.IsRequest():
+		c.response(m)
+	default:
 		c.request(m)
 	}
+	return true
 }
 
 // logEnd logs why a connection ended, unless the peer simply closed it.

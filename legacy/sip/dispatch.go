@@ -94,7 +94,6 @@ func (c *conn) register(req *Message, sa *securityAssociation) *Message {
 		resp.Add("Retry-After", "600")
 		return resp
 	}
-	c.regKeys = append(c.regKeys, key)
 	resp.Add("ms-keep-alive", "UAS; tcp=no; hop-hop=yes; end-end=no; timeout="+strconv.Itoa(int(c.s.cfg.KeepAlive/time.Second)))
 	if contact != "" {
 		resp.Add("Contact", registeredContact(contact, aor, expires))

@@ -75,7 +75,7 @@ func FuzzServeConn(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		client, server := net.Pipe()
-		c := newConn(s, server, "tcp", netip.MustParseAddr("127.0.0.1"), 1)
+		c := newConn(s, server, "tcp", netip.MustParseAddr("127.0.0.1"))
 		done := make(chan struct{})
 		go func() {
 			c.serve(context.Background())

@@ -53,9 +53,19 @@ type Reader struct {
 	lim Limits
 }
 
+// readBufferSize is the read buffer of a connection; a message may be
+// larger, the buffer only bounds one read.
+const readBufferSize = 2048
+
 // NewReader reads from r within lim.
 func NewReader(r io.Reader, lim Limits) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 2048), lim: lim.withDefaults()}
+	return &Reader{r: bufio.NewReaderSize(r, readBufferSize), lim: lim.withDefaults()}
+}
+
+// reset makes the reader read from r within lim, dropping what it held.
+func (r *Reader) reset(src io.Reader, lim Limits) {
+	r.r.Reset(src)
+	r.lim = lim.withDefaults()
 }
 
 // Next returns the next message. ping is true, with no message, when the

@@ -147,7 +147,6 @@ type Server struct {
 	conns map[*conn]struct{}
 	perIP map[netip.Addr]int
 	regs  map[string]*registration
-	cid   int
 
 	signIns, authFailures, sigFailures, refused, cut, provisioned, unsupported atomic.Uint64
 }
@@ -238,8 +237,7 @@ func (s *Server) admit(nc net.Conn, transport string) (*conn, bool) {
 		nc.Close()
 		return nil, false
 	}
-	s.cid++
-	c := newConn(s, nc, transport, ip, s.cid)
+	c := newConn(s, nc, transport, ip)
 	s.conns[c] = struct{}{}
 	s.perIP[ip]++
 	s.mu.Unlock()
