@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -220,5 +221,47 @@ func waitLog(t *testing.T, logs *syncBuffer, want string) {
 			t.Fatalf("no log line says %q; the log:\n%s", want, logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// flakyListener fails its first Accepts with EMFILE, as a listener does
+// when the process is out of file descriptors.
+type flakyListener struct {
+	net.Listener
+	fails int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails > 0 {
+		l.fails--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestAcceptErrorsDoNotStopTheServer: running out of file descriptors is
+// logged and waited out; the listener goes on and a phone signs in.
+func TestAcceptErrorsDoNotStopTheServer(t *testing.T) {
+	var logs syncBuffer
+	s, err := New(Config{
+		Password: func() string { return testPassword },
+		URLs:     func() UpdateURLs { return testURLs },
+		Log:      slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, &flakyListener{Listener: ln, fails: 5}, "tcp") }()
+	signIn(t, ln.Addr().String())
+	waitLog(t, &logs, "too many open files")
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve after the accept errors: %v", err)
 	}
 }

@@ -201,11 +201,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, transport string) e
 	})
 	defer stop()
 	var err error
-	for {
+	for delay := time.Duration(0); ; {
 		var nc net.Conn
 		if nc, err = ln.Accept(); err != nil {
-			break
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				break
+			}
+			// Out of file descriptors, or a connection aborted before it
+			// was accepted: wait and go on, as net/http does, rather than
+			// take the whole appliance down.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.cfg.Log.Warn("sip: accept failed, retrying", "transport", transport, "err", err, "in", delay)
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+			continue
 		}
+		delay = 0
 		c, ok := s.admit(nc, transport)
 		if !ok {
 			continue
