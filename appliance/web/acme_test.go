@@ -60,7 +60,7 @@ func TestACMEObtainsRenewsAndCaches(t *testing.T) {
 	} else {
 		conn.Close()
 	}
-	roots2, err := parseCertsOnlyPKCS7(get(t, http.DefaultClient, "http://"+srv.ApplianceHTTP+CertNewP7BPath))
+	roots2, err := parseCertsOnlyPKCS7(get(t, http.DefaultClient, "http://"+srv.ApplianceHTTP+CertNewP7BPath+"?ReqID=CACert&Renewal=-1&Enc=bin"))
 	if err != nil || len(roots2) != 1 || !roots2[0].Equal(srv.ca) {
 		t.Errorf("certnew.p7b in acme mode: %d certs, %v", len(roots2), err)
 	}

@@ -3,29 +3,52 @@ package web
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/pem"
+	"fmt"
 	"net/http"
-	"strconv"
+	"net/url"
 	"strings"
 	"time"
 )
 
-// Paths CAHandler serves, matched case-insensitively. The CX700 fetches its
-// root chain from a domain controller's certificate services page,
-// /certsrv/certnew.p7b, during sign-in [confirmed: Polycom]; /ca.cer is the
-// DER file an operator (or a Windows PC) imports by hand.
+// Paths CAHandler serves, matched case-insensitively as IIS matches them.
+// The CX700 fetches its root chain from a domain controller's certificate
+// services page, /certsrv/certnew.p7b, during sign-in [confirmed: Polycom];
+// /ca.cer is the DER file an operator (or a Windows PC) imports by hand.
 const (
+	CertSrvPath    = "/certsrv/"
 	CertNewP7BPath = "/certsrv/certnew.p7b"
+	CertNewCerPath = "/certsrv/certnew.cer"
 	CACerPath      = "/ca.cer"
 )
 
-// CAHandler serves the CA chain: certnew.p7b (PKCS#7 certificates-only,
-// DER, every CA certificate known) and ca.cer (the top CA, DER), for GET
-// and HEAD, with 404 for any other path and when no CA is known (files mode
-// with a leaf-only file, acme mode before the first certificate). Mount it
-// on both phone listeners (HTTP and HTTPS); the query is ignored
-// (Windows' own page is certnew.p7b?ReqID=CACert&Renewal=0&Enc=bin).
+// certsrvHome is the /certsrv/ page: the four downloads and nothing else
+// (Windows' welcome page also offers enrollment, which the appliance does
+// not do).
+var certsrvHome = []byte(`<!DOCTYPE html>
+<html><head><title>Certificate Services</title></head><body>
+<h1>Certificate Services (Tanjay appliance)</h1>
+<p>CA certificate: <a href="/certsrv/certnew.cer?ReqID=CACert&amp;Renewal=0&amp;Enc=bin">DER</a>,
+<a href="/certsrv/certnew.cer?ReqID=CACert&amp;Renewal=0&amp;Enc=b64">Base 64</a></p>
+<p>CA certificate chain: <a href="/certsrv/certnew.p7b?ReqID=CACert&amp;Renewal=0&amp;Enc=bin">DER</a>,
+<a href="/certsrv/certnew.p7b?ReqID=CACert&amp;Renewal=0&amp;Enc=b64">Base 64</a></p>
+</body></html>
+`)
+
+// CAHandler serves the CA for GET and HEAD, answering as Windows
+// certificate services does (certsrvwire.go holds the wire format and its
+// sources):
+//
+//   - /certsrv/certnew.p7b: every CA certificate known as PKCS#7
+//     certificates-only, base64 with CERTIFICATE armour, DER for Enc=bin;
+//   - /certsrv/certnew.cer: the top CA certificate, the same two forms;
+//   - /certsrv/ (and /certsrv): a small page linking the four;
+//   - /ca.cer: the top CA certificate, DER, as an attachment.
+//
+// Any Authorization header (Negotiate, NTLM, …) is ignored: never 401. 404
+// for any other path and when no CA is known (files mode with a leaf-only
+// file, acme mode before the first certificate). Mount it on both phone
+// listeners (HTTP and HTTPS).
 func (c *Certs) CAHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -34,25 +57,67 @@ func (c *Certs) CAHandler() http.Handler {
 			return
 		}
 		chain := c.caChain()
-		path := strings.ToLower(r.URL.Path)
-		if len(chain) == 0 || (path != CertNewP7BPath && path != CACerPath) {
+		if len(chain) == 0 || !isCAPath(r.URL.Path) {
 			http.NotFound(w, r)
 			return
 		}
-		body, ctype, name := chain[0].Raw, "application/pkix-cert", "ca.cer"
-		if path == CertNewP7BPath {
-			der, err := certsOnlyPKCS7(chain)
-			if err != nil {
-				http.Error(w, "encoding the CA chain failed", http.StatusInternalServerError)
-				return
-			}
-			body, ctype, name = der, "application/x-pkcs7-certificates", "certnew.p7b"
+		d, err := caAnswer(strings.ToLower(r.URL.Path), r.URL.Query(), chain)
+		if err != nil {
+			c.log.Error("CA download", "path", r.URL.Path, "err", err)
+			http.Error(w, "encoding the CA chain failed", http.StatusInternalServerError)
+			return
 		}
-		w.Header().Set("Content-Type", ctype)
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
+		d.serve(w, r)
 	})
+}
+
+// isCAPath reports whether CAHandler answers path, in any case.
+func isCAPath(path string) bool {
+	switch strings.ToLower(path) {
+	case CertNewP7BPath, CertNewCerPath, CertSrvPath, strings.TrimSuffix(CertSrvPath, "/"), CACerPath:
+		return true
+	}
+	return false
+}
+
+// caDownload is one answer of CAHandler.
+type caDownload struct {
+	body  []byte
+	ctype string
+	// attachment, when set, is sent as the Content-Disposition file name.
+	// Windows' certsrv pages send none.
+	attachment string
+}
+
+// caAnswer is the answer for path (lower case, one CAHandler serves) and
+// query q, chain top first.
+func caAnswer(path string, q url.Values, chain []*x509.Certificate) (caDownload, error) {
+	switch path {
+	case CACerPath:
+		return caDownload{body: chain[0].Raw, ctype: "application/pkix-cert", attachment: "ca.cer"}, nil
+	case CertNewCerPath:
+		ctype := "application/pkix-cert"
+		if strings.EqualFold(queryValue(q, "Mode"), "inst") {
+			ctype = "application/x-x509-ca-cert"
+		}
+		return caDownload{body: encodeCertsrv(chain[0].Raw, requestedEncoding(q)), ctype: ctype}, nil
+	case CertNewP7BPath:
+		der, err := certsOnlyPKCS7(chain)
+		if err != nil {
+			return caDownload{}, fmt.Errorf("certnew.p7b: %w", err)
+		}
+		return caDownload{body: encodeCertsrv(der, requestedEncoding(q)), ctype: "application/x-pkcs7-certificates"}, nil
+	}
+	return caDownload{body: certsrvHome, ctype: "text/html; charset=utf-8"}, nil
+}
+
+// serve writes d, with Content-Length, HEAD and ranges handled.
+func (d caDownload) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", d.ctype)
+	if d.attachment != "" {
+		w.Header().Set("Content-Disposition", `attachment; filename="`+d.attachment+`"`)
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(d.body))
 }
 
 // caChain is the CA certificates offered, top first.
@@ -63,47 +128,13 @@ func (c *Certs) caChain() []*x509.Certificate {
 	return nil
 }
 
-var (
-	oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
-	oidData       = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
-)
-
-// certsOnlyPKCS7 encodes certs as a degenerate PKCS#7 SignedData (RFC 2315
-// §9.1, RFC 5652 §5): no digest algorithms, no content, no signers, only
-// the certificates. This is what Windows certificate services returns
-// from certnew.p7b.
-func certsOnlyPKCS7(certs []*x509.Certificate) ([]byte, error) {
-	var raw []byte
-	for _, c := range certs {
-		raw = append(raw, c.Raw...)
-	}
-	sd, err := asn1.Marshal(struct {
-		Version          int
-		DigestAlgorithms []asn1.RawValue `asn1:"set"`
-		ContentInfo      struct{ ContentType asn1.ObjectIdentifier }
-		Certificates     asn1.RawValue
-		SignerInfos      []asn1.RawValue `asn1:"set"`
-	}{
-		Version:      1,
-		ContentInfo:  struct{ ContentType asn1.ObjectIdentifier }{oidData},
-		Certificates: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: raw},
-	})
-	if err != nil {
-		return nil, err
-	}
-	return asn1.Marshal(struct {
-		ContentType asn1.ObjectIdentifier
-		Content     asn1.RawValue
-	}{oidSignedData, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: sd}})
-}
-
 // PhoneHandler is the one wrapper for both phone listeners (HTTP and
-// HTTPS): the CA downloads (CertNewP7BPath, CACerPath, any case), in acme
-// mode the http-01 answers, and everything else to next (the r2 handler).
+// HTTPS): the CA downloads (the CAHandler paths, any case), in acme mode
+// the http-01 answers, and everything else to next (the r2 handler).
 func (c *Certs) PhoneHandler(next http.Handler) http.Handler {
 	ca := c.CAHandler()
 	return c.ACMEHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := strings.ToLower(r.URL.Path); p == CertNewP7BPath || p == CACerPath {
+		if isCAPath(r.URL.Path) {
 			ca.ServeHTTP(w, r)
 			return
 		}

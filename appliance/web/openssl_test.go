@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"os/exec"
@@ -49,22 +50,75 @@ func TestOpenSSLTLS10Handshake(t *testing.T) {
 	}
 }
 
-// TestOpenSSLReadsCertNewP7B: the hand-encoded PKCS#7 is what OpenSSL
-// (and Windows' certutil) read as a certificates-only bundle.
-func TestOpenSSLReadsCertNewP7B(t *testing.T) {
+// TestOpenSSLReadsCertsrvBodies: OpenSSL, as an independent reader,
+// finds in each certsrv body, fetched over a socket with Windows
+// credentials attached, the appliance CA byte-identical to /ca.cer. The
+// base64 chain carries Windows' CERTIFICATE armour, which OpenSSL's PKCS#7
+// reader does not accept; relabelled PKCS7 it must read as it is, proving
+// the body is the PEM of the PKCS#7 and nothing else.
+func TestOpenSSLReadsCertsrvBodies(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl is not installed (apt-get install openssl): cannot cross-check the PKCS#7 encoding")
+		t.Skip("openssl is not installed (apt-get install openssl): cannot cross-check the certsrv encodings")
 	}
 	certs := newTestCerts(t, selfSignedConfig(t))
-	der, err := certsOnlyPKCS7(certs.caChain())
+	base := "http://" + serve(t, phoneMux(certs), nil)
+	caCer := get(t, http.DefaultClient, base+CACerPath)
+	if !bytes.Equal(caCer, certs.ca.cert.Raw) {
+		t.Fatal("/ca.cer is not the appliance CA")
+	}
+	toDER := []string{"x509", "-outform", "DER"}
+	for _, tc := range []struct {
+		name, target, auth string
+		relabel            bool // CERTIFICATE armour to PKCS7
+		steps              [][]string
+	}{
+		{"p7b DER", CertNewP7BPath + "?ReqID=CACert&Renewal=-1&Enc=bin", certsrvAuthHeaders[1].value, false,
+			[][]string{{"pkcs7", "-inform", "DER", "-print_certs"}, toDER}},
+		{"p7b base64", CertNewP7BPath + "?ReqID=CACert&Renewal=-1&Enc=b64", certsrvAuthHeaders[1].value, true,
+			[][]string{{"pkcs7", "-inform", "PEM", "-print_certs"}, toDER}},
+		{"cer DER", CertNewCerPath + "?ReqID=CACert&Renewal=-1&Enc=bin", certsrvAuthHeaders[2].value, false,
+			[][]string{{"x509", "-inform", "DER", "-outform", "DER"}}},
+		{"cer base64", CertNewCerPath + "?ReqID=CACert&Renewal=-1&Enc=b64", certsrvAuthHeaders[2].value, false,
+			[][]string{{"x509", "-inform", "PEM", "-outform", "DER"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", base+tc.target, nil)
+			req.Header.Set("Authorization", tc.auth)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := readAll(t, resp)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: %s", tc.target, resp.Status)
+			}
+			if tc.relabel {
+				out = bytes.ReplaceAll(out, []byte("-----BEGIN CERTIFICATE-----"), []byte("-----BEGIN PKCS7-----"))
+				out = bytes.ReplaceAll(out, []byte("-----END CERTIFICATE-----"), []byte("-----END PKCS7-----"))
+			}
+			for _, args := range tc.steps {
+				out = runOpenSSL(t, openssl, out, args...)
+				if args[0] == "pkcs7" && !strings.Contains(string(out), "subject=O = Tanjay lab appliance, CN = Tanjay appliance CA") {
+					t.Fatalf("openssl %s lists no appliance CA:\n%s", strings.Join(args, " "), out)
+				}
+			}
+			if !bytes.Equal(out, caCer) {
+				t.Fatalf("openssl found %d bytes that are not /ca.cer's %d", len(out), len(caCer))
+			}
+		})
+	}
+}
+
+// runOpenSSL is openssl's standard output for args with stdin in.
+func runOpenSSL(t *testing.T, openssl string, in []byte, args ...string) []byte {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(openssl, args...)
+	cmd.Stdin, cmd.Stderr = bytes.NewReader(in), &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
 	}
-	cmd := exec.Command(openssl, "pkcs7", "-inform", "DER", "-print_certs", "-noout")
-	cmd.Stdin = strings.NewReader(string(der))
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "subject=O = Tanjay lab appliance, CN = Tanjay appliance CA") {
-		t.Fatalf("openssl pkcs7: %v\n%s", err, out)
-	}
+	return out
 }
