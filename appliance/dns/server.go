@@ -71,7 +71,7 @@ func (s *Server) Listen() error {
 		return errors.New("dns: already listening")
 	}
 	host, port, _ := net.SplitHostPort(s.cfg.Addr) // Validate checked it
-	// A free UDP port may be taken for TCP; with port 0 try a few.
+	// A port free for TCP may be taken for UDP; with port 0 try a few.
 	tries := 1
 	if port == "0" {
 		tries = 5
@@ -95,20 +95,24 @@ func (s *Server) Listen() error {
 	return err
 }
 
+// listenOnce binds TCP first and UDP on the same port: with port 0 the
+// kernel picks a port free for TCP, where every outgoing connection of the
+// machine takes one too, and UDP has far fewer sockets to collide with.
 func (s *Server) listenOnce(host, port string) error {
-	ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, port))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
+		return fmt.Errorf("dns: listen tcp %s: %w", s.cfg.Addr, err)
+	}
+	bound := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, bound))
+	if err != nil {
+		ln.Close()
 		return fmt.Errorf("dns: listen udp %s: %w", s.cfg.Addr, err)
 	}
 	uc, err := net.ListenUDP("udp", ua)
 	if err != nil {
-		return fmt.Errorf("dns: listen udp %s: %w", s.cfg.Addr, err)
-	}
-	bound := strconv.Itoa(uc.LocalAddr().(*net.UDPAddr).Port)
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, bound))
-	if err != nil {
-		uc.Close()
-		return fmt.Errorf("dns: listen tcp %s: %w", net.JoinHostPort(host, bound), err)
+		ln.Close()
+		return fmt.Errorf("dns: listen udp %s: %w", net.JoinHostPort(host, bound), err)
 	}
 	s.udp = newUDPConn(uc, func() { s.counts.dropped(classMalformed) })
 	s.tcp = ln

@@ -73,35 +73,35 @@ func TestClose(t *testing.T) {
 }
 
 // TestListenFailsFast: a taken port is an error from Listen, naming what
-// could not be bound.
+// could not be bound, and nothing stays bound.
 func TestListenFailsFast(t *testing.T) {
 	srv := startServer(t, Config{}, nil)
 	s, err := New(Config{Addr: srv.udp}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Listen(); err == nil || !strings.Contains(err.Error(), "listen udp") {
-		t.Errorf("Listen on taken %s = %v, want a listen udp error", srv.udp, err)
-	}
-	// UDP free, TCP taken.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	s, err = New(Config{Addr: ln.Addr().String()}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Listen(); err == nil || !strings.Contains(err.Error(), "listen tcp") {
-		t.Errorf("Listen with TCP taken = %v, want a listen tcp error", err)
+		t.Errorf("Listen on taken %s = %v, want a listen tcp error", srv.udp, err)
 	}
-	// Nothing stays bound: UDP on that port is free again.
-	pc, err := net.ListenPacket("udp", ln.Addr().String())
+	// TCP free, UDP taken.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
-		t.Errorf("UDP port still held after a failed Listen: %v", err)
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	s, err = New(Config{Addr: pc.LocalAddr().String()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err == nil || !strings.Contains(err.Error(), "listen udp") {
+		t.Errorf("Listen with UDP taken = %v, want a listen udp error", err)
+	}
+	// Nothing stays bound: TCP on that port is free again.
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Errorf("TCP port still held after a failed Listen: %v", err)
 	} else {
-		pc.Close()
+		ln.Close()
 	}
 }
 
