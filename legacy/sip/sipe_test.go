@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
 	"strings"
@@ -81,6 +82,7 @@ func serveTapped(t *testing.T, cfg Config, tlsCfg *tls.Config) (*Server, *wire, 
 	cfg.Password = func() string { return testPassword }
 	cfg.URLs = func() UpdateURLs { return testURLs }
 	cfg.Observer, cfg.Capturer = rec, rec
+	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil)) // why a connection ended, in the failure
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -119,10 +121,16 @@ func TestPidginSipeSignsIn(t *testing.T) {
 		name, transport, signIn, login, wantUser string
 	}{
 		{"TCP, user@domain,DOMAIN\\user", "tcp", "alice@lab.test", `LAB\alice`, `LAB\alice`},
-		{"TCP, bare address in another domain", "tcp", "bob@contoso.example", "", "bob@contoso.example"},
+		{"TCP, bare address in another domain", "tcp", "bob@contoso.test", "", "bob@contoso.test"},
 		{"TLS, user@domain,DOMAIN\\user", "tls", "carol@lab.test", `LAB\carol`, `LAB\carol`},
-		{"TLS, bare address in another domain", "tls", "dave@contoso.example", "", "dave@contoso.example"},
+		{"TLS, bare address in another domain", "tls", "dave@contoso.test", "", "dave@contoso.test"},
 	}
+	// libpurple 2.14's circular send buffer sends a message's tail before
+	// its head when the previous messages ended exactly at the end of the
+	// buffer (it grows in 256-byte steps): a first REGISTER of exactly 768
+	// bytes makes pidgin-sipe send the second one mangled, which the server
+	// rightly refuses. The addresses here keep sipe's first REGISTER (about
+	// 750 to 762 bytes, with its random tag) away from that length.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var tlsCfg *tls.Config
@@ -287,4 +295,13 @@ func testTLS(t *testing.T) (*tls.Config, []byte) {
 	}
 	cert := tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
 	return &tls.Config{Certificates: []tls.Certificate{cert}}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+}
+
+// testWriter writes log lines to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }

@@ -138,4 +138,13 @@
 // bitlbee 3.6-1.3 (BitlBee-LIBPURPLE, configured with --purple=1),
 // bitlbee-libpurple 3.6-1.3, libpurple0 2.14.12-1, pidgin-sipe
 // 1.25.0-2.1+b1 (plugin /usr/lib/purple-2/libsipe.so).
+//
+// # A client bug to steer around
+//
+// libpurple 2.14's circular send buffer (growing in 256-byte steps) sends a
+// message's tail before its head when the bytes sent so far ended exactly
+// at the end of the buffer: pidgin-sipe's first REGISTER being exactly 768
+// bytes is enough. A server then sees a message starting mid-header and
+// must refuse it. Tests choose sign-in addresses that keep the first
+// REGISTER away from a multiple of 256 bytes.
 package sipetest
