@@ -23,6 +23,8 @@ func (s *Server) answerOwn(m *dns.Msg, q dns.Question, own ownName, local netip.
 				m.Extra = append(m.Extra, s.aaaa(own.target, v6))
 			}
 		}
+	case kindCNAME:
+		m.Answer = s.cnameRecords(q, own, local)
 	case kindAbsent:
 		m.Rcode = dns.RcodeNameError
 	}

@@ -64,6 +64,10 @@ type Config struct {
 	// bound. With both SIP ports 0 the SIP names are not the appliance's,
 	// and every mode answers them as it answers other names.
 	SIPTLSPort uint16
+	// Records are the lab domain controller's locator records (SRV, CNAME
+	// and A, dcnames.go), answered in every mode, authoritatively, while
+	// the directory runs (--directory samba). Default: none.
+	Records []Record
 	// TTL is the TTL of every local answer, in seconds. Default 60.
 	TTL uint32
 	// CoalesceWindow is how long repeats of one (client, name, type)
@@ -151,6 +155,7 @@ func (c Config) Validate() error {
 		validateMode(c.Mode, c.Upstream),
 		validateAdvertise(c.Advertise, c.Advertise6),
 		validateDurations(c.Timeout, c.CoalesceWindow),
+		validateRecords(c.Records),
 	)
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // The counter classes, in the order of counters.n.
-var counterClasses = [...]string{classAppliance, classNTP, classSIP, classOther, classMalformed}
+var counterClasses = [...]string{classAppliance, classNTP, classSIP, classDirectory, classOther, classMalformed}
 
 // Rcode buckets: the rcodes 0 to maxCountedRcode, then one for packets
 // dropped without an answer, then one for any larger rcode an upstream

@@ -33,13 +33,14 @@ const (
 	kindHost                   // A (and AAAA) of the appliance
 	kindSRV                    // SRV to target on port, target's addresses as additional records
 	kindAbsent                 // the appliance's, but it does not exist: NXDOMAIN
+	kindCNAME                  // an alias of target, one of the appliance's names
 )
 
 // ownName is one name the appliance answers for itself.
 type ownName struct {
 	kind   nameKind
 	class  string
-	target string // kindSRV: the host the SRV record points to
+	target string // kindSRV, kindCNAME: the host the record points to
 	port   uint16 // kindSRV: the port it gives
 	// synthesized is set on a name outside the lab domains that lab mode
 	// answers as the appliance's (a SIP name under any domain): the
@@ -54,7 +55,8 @@ type nameTable map[string]ownName
 // name under every domain and as a bare single label (the seed trace shows
 // a phone asking for http://ucUpdates-r2/), time.windows.com,
 // _ntp._udp.<domain> pointing at <host>.<domain>, and the SIP names under
-// every domain when a SIP listener is on. cfg is normalised (withDefaults).
+// every domain when a SIP listener is on, and the domain controller's
+// locator records. cfg is normalised (withDefaults).
 func buildNames(cfg Config) nameTable {
 	t := make(nameTable)
 	labels := append(append([]string(nil), updateLabels...), cfg.Host)
@@ -77,6 +79,7 @@ func buildNames(cfg Config) nameTable {
 			}
 		}
 	}
+	addRecords(t, cfg.Records)
 	return t
 }
 
