@@ -90,6 +90,11 @@ type Config struct {
 	// SIPAuthVersion is the NTLM-over-SIP protocol version offered: 2 (OCS
 	// 2007, none named), 3 or 4 (--sip-auth-version). Default 3.
 	SIPAuthVersion int
+	// Directory is the lab's domain controller (--directory, --realm,
+	// --netbios, --directory-interfaces, --directory-account); its data
+	// lives in <Data>/directory, its account's password is SIPPassword.
+	// Default: off.
+	Directory DirectoryConfig
 	// Token is the admin API bearer token. Default: TANJAY_TOKEN, else the
 	// token in <Data>/admin.token, created (mode 0600) at first start.
 	Token string
@@ -114,6 +119,7 @@ func DefaultConfig() Config {
 		DNS:            dnsresp.DefaultConfig(),
 		DHCP:           dhcp.Config{Lease: dhcp.DefaultLease, GuardWait: dhcp.DefaultGuardWait},
 		PublicReadOnly: true,
+		Directory:      DirectoryConfig{Mode: directoryOff, Account: "tech"},
 	}
 }
 
@@ -181,6 +187,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--%w", err)
 	}
 	if err := c.sipConfigCheck(); err != nil {
+		return err
+	}
+	if err := c.checkDirectory(); err != nil {
 		return err
 	}
 	if c.certsNeeded() {
@@ -268,9 +277,10 @@ func (c Config) httpsEnabled() bool { return enabled(c.HTTPSAddr) }
 // "" do not).
 func enabled(addr string) bool { return addr != "off" && addr != "" }
 
-// certsNeeded reports whether any listener needs the certificates.
+// certsNeeded reports whether any listener needs the certificates, or the
+// directory, which publishes the CA.
 func (c Config) certsNeeded() bool {
-	return c.httpsEnabled() || c.DashboardTLS || enabled(c.SIPTLSAddr)
+	return c.httpsEnabled() || c.DashboardTLS || enabled(c.SIPTLSAddr) || c.directoryOn()
 }
 
 // tlsConfig is the certificate configuration with the appliance's names:

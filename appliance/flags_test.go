@@ -3,11 +3,15 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tanjay-lab/tanjay/appliance/directory"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/legacy"
 )
@@ -19,13 +23,15 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		"TANJAY_EXTERNAL_STORE_URL": "https://updates.example.com/DeviceUpdateFiles_Ext",
 		"TANJAY_CAPTURE_ALL":        "true",
 		"TANJAY_SIP_TLS_ADDR":       "off",
+		"TANJAY_DIRECTORY_ACCOUNT":  "phone",
 	}
 	cfg := DefaultConfig()
 	fs := newFlagSet("serve", "", "", &bytes.Buffer{})
 	serveFlags(fs, &cfg)
 	err := parseFlags(fs, []string{"--http-addr", "127.0.0.1:8081", "--advertise", "192.0.2.7", "--host", "lab1",
 		"--domain", "lab.example", "--domain", "corp.example,other.example", "--dns-mode", "strict", "--advertise6", "2001:db8::7",
-		"--sip-addr", "10.0.0.1:5060", "--sip-provisioning", "property-list", "--sip-auth-version", "4", "--sip-password-file", "/etc/tanjay/sip-password"},
+		"--sip-addr", "10.0.0.1:5060", "--sip-provisioning", "property-list", "--sip-auth-version", "4", "--sip-password-file", "/etc/tanjay/sip-password",
+		"--directory", "samba", "--realm", "LAB.EXAMPLE", "--netbios", "LABX", "--directory-interfaces", "eth1,eth2"},
 		func(k string) string { return environ[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +48,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	want.DNS.Advertise6 = netip.MustParseAddr("2001:db8::7")
 	want.SIPAddr, want.SIPTLSAddr = "10.0.0.1:5060", "off"
 	want.SIPProvisioning, want.SIPAuthVersion, want.SIPPasswordFile = "property-list", 4, "/etc/tanjay/sip-password"
+	want.Directory = DirectoryConfig{Mode: "samba", Realm: "LAB.EXAMPLE", NetBIOS: "LABX", Interfaces: []string{"eth1", "eth2"}, Account: "phone"}
 	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("parsed config (-want +got):\n%s", diff)
 	}
@@ -116,5 +123,43 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	var errb bytes.Buffer
 	if code := run(context.Background(), []string{"frobnicate"}, env{stdout: &errb, stderr: &errb, getenv: func(string) string { return "" }}); code != 2 {
 		t.Errorf("unknown command exit code %d, want 2", code)
+	}
+}
+
+// TestDirectoryNeedsProvisioning: --directory samba on a data directory
+// that was never provisioned stops start-up, naming the command to run;
+// an unknown mode names the flag.
+func TestDirectoryNeedsProvisioning(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Data, cfg.HTTPAddr, cfg.DashboardAddr, cfg.DNS.Addr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.HTTPSAddr, cfg.SIPAddr, cfg.SIPTLSAddr, cfg.SIPPassword = "off", "off", "off", "pw"
+	cfg.Directory.Mode, cfg.Directory.Interfaces = "samba", []string{"lo"}
+	err := Run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "tanjay directory provision") {
+		t.Errorf("Run: %v, want an error naming tanjay directory provision", err)
+	}
+	cfg.Directory.Mode = "ad"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--directory") {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestDirectoryHealthRow(t *testing.T) {
+	cfg := directory.Config{Realm: "LAB.LOCAL", Interfaces: []string{"eth1"}}
+	at := time.Date(2026, 12, 6, 4, 53, 44, 0, time.UTC)
+	tests := []struct {
+		st   directory.State
+		want string
+	}{
+		{directory.State{Phase: directory.PhaseRunning, Since: at, PID: 7380}, "running since 04:53:44 (pid 7380)"},
+		{directory.State{Phase: directory.PhaseRestarting, NextStart: at, Restarts: 2, LastError: "samba was killed by signal 9 (killed)"},
+			"restarting at 04:53:44; 2 restarts, last: samba was killed by signal 9 (killed)"},
+		{directory.State{Phase: directory.PhaseStopped}, "stopped"},
+	}
+	for _, tt := range tests {
+		want := [3]string{"domain controller (Samba) for LAB.LOCAL", "eth1", tt.want}
+		if diff := cmp.Diff(want, directoryHealth(cfg, tt.st)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
 	}
 }

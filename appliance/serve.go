@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tanjay-lab/tanjay/appliance/dashboard"
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
+	"github.com/tanjay-lab/tanjay/appliance/directory"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/appliance/web"
@@ -44,6 +46,9 @@ type Addrs struct {
 	SIPTLS    string      `json:"sip_tls,omitempty"` // SIP over TLS, empty when off
 	Advertise string      `json:"advertise"`
 	URLs      legacy.URLs `json:"urls"`
+	// Directory is the supervised domain controller's realm and
+	// interfaces, empty when off.
+	Directory string `json:"directory,omitempty"`
 	// Certificates describe the TLS certificates in use, one line each.
 	Certificates []string `json:"certificates,omitempty"`
 	// CAPEM is the appliance CA in PEM (self-signed mode), what phones
@@ -77,6 +82,10 @@ type app struct {
 	// (nil when both its listeners are off).
 	sipPassword string
 	sip         *sip.Server
+	// directory supervises the lab's domain controller (nil when off);
+	// directoryCfg is its configuration.
+	directory    *directory.Supervisor
+	directoryCfg directory.Config
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -160,10 +169,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 			return err
 		}
 	}
+	if cfg.sipEnabled() || cfg.directoryOn() {
+		if a.sipPassword, err = loadOrCreateSIPPassword(cfg, out, log); err != nil {
+			return err
+		}
+	}
+	var dcRecs []dnsresp.Record
+	if cfg.directoryOn() {
+		if a.directoryCfg, err = cfg.directoryConfig(advertise); err != nil {
+			return err
+		}
+		var recs []directory.Record
+		if a.directory, recs, err = a.startDirectory(ctx, a.directoryCfg); err != nil {
+			return err
+		}
+		dcRecs = dcRecords(recs)
+	}
 	var dnsSrv *dnsresp.Server
 	if cfg.dnsEnabled() {
 		dcfg := cfg.dnsConfig(advertise)
 		dcfg.SIPPort, dcfg.SIPTLSPort = sipLns.ports()
+		dcfg.Records = dcRecs
 		if dnsSrv, err = dnsresp.New(dcfg, dnsObserver{a}, log); err != nil {
 			return err
 		}
@@ -186,9 +212,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	a.refreshCatalog()
 	if cfg.sipEnabled() {
-		if a.sipPassword, err = loadOrCreateSIPPassword(cfg, out, log); err != nil {
-			return err
-		}
 		if a.sip, err = a.newSIPServer(); err != nil {
 			return err
 		}
@@ -247,6 +270,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	if certs != nil {
 		bound.CAPEM = certs.CAPEM()
+	}
+	if a.directory != nil {
+		bound.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",")
+		g.Go(func() error { return a.directory.Run(gctx) })
 	}
 	if sipLns.tcp != nil {
 		bound.SIP = sipLns.tcp.Addr().String()

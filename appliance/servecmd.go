@@ -51,6 +51,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		if a.SIP != "" || a.SIPTLS != "" {
 			fmt.Fprintf(e.stdout, "  sip:       tcp %s, tls %s (beta phones sign in here; the lab password is on Settings & health)\n", orOff(a.SIP), orOff(a.SIPTLS))
 		}
+		if a.Directory != "" {
+			fmt.Fprintf(e.stdout, "  directory: %s (Samba AD DC; DNS answers its locator records)\n", a.Directory)
+		}
 		for _, c := range a.Certificates {
 			fmt.Fprintf(e.stdout, "  cert:      %s\n", c)
 		}

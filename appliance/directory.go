@@ -1,0 +1,183 @@
+package appliance
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/directory"
+	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+)
+
+// DirectoryConfig is the lab's domain controller (appliance/directory):
+// Samba as an AD DC that beta phones locate and read the appliance CA
+// from before they sign in (SIGNIN.md §2.3).
+type DirectoryConfig struct {
+	// Mode is "samba" (supervise the provisioned Samba) or "off"
+	// (--directory). Default off; on in the VM.
+	Mode string
+	// Realm is the domain's realm (--realm). Default: the first --domain
+	// in upper case.
+	Realm string
+	// NetBIOS is the pre-Windows 2000 domain name (--netbios). Default: the
+	// realm's first label, at most 15 characters.
+	NetBIOS string
+	// Interfaces are the interfaces Samba listens on, comma-separated
+	// (--directory-interfaces). Default: the interface holding the
+	// advertised address.
+	Interfaces []string
+	// Account is the lab account phones sign in with, whose password is
+	// the lab sign-in password (--directory-account). Default "tech".
+	Account string
+}
+
+// Directory modes.
+const (
+	directoryOff   = "off"
+	directorySamba = "samba"
+)
+
+// directoryFlags registers the flags shared by serve and directory
+// provision.
+func directoryFlags(fs *flag.FlagSet, d *DirectoryConfig) {
+	fs.StringVar(&d.Realm, "realm", d.Realm, "the lab domain controller's realm (default: the first --domain in upper case)")
+	fs.StringVar(&d.NetBIOS, "netbios", d.NetBIOS, "the lab domain's NetBIOS name (default: the realm's first label)")
+	fs.Var(&stringList{list: &d.Interfaces}, "directory-interfaces", "interfaces the domain controller listens on, comma-separated (default: the one holding the advertised address)")
+	fs.StringVar(&d.Account, "directory-account", d.Account, "the lab account phones sign in to the domain with")
+}
+
+// directoryDir is where Samba's state lives.
+func (c Config) directoryDir() string { return filepath.Join(c.Data, "directory") }
+
+// directoryConfig is the directory's configuration with the appliance's
+// names: the DC is the appliance's host under the realm, the enrollment
+// service's host too, and Samba listens on the interface of the advertised
+// address unless told otherwise.
+func (c Config) directoryConfig(advertise string) (directory.Config, error) {
+	d := c.Directory
+	realm := d.Realm
+	if realm == "" && len(c.DNS.Domains) > 0 {
+		realm = c.DNS.Domains[0]
+	}
+	if realm == "" {
+		realm = dnsresp.DefaultDomain
+	}
+	realm = strings.ToUpper(strings.Trim(realm, "."))
+	ifaces := d.Interfaces
+	if len(ifaces) == 0 {
+		name, err := interfaceOf(advertise)
+		if err != nil {
+			return directory.Config{}, fmt.Errorf("--directory-interfaces: %w", err)
+		}
+		ifaces = []string{name}
+	}
+	host := dnsHostLabel(c.Host)
+	return directory.Config{
+		Dir: c.directoryDir(), Realm: realm, NetBIOS: d.NetBIOS, Host: host,
+		Interfaces: ifaces, Account: d.Account,
+		DNSHostName: host + "." + strings.ToLower(realm),
+	}, nil
+}
+
+// interfaceOf names the interface holding the address of advertise
+// (host[:port]).
+func interfaceOf(advertise string) (string, error) {
+	host := advertise
+	if h, _, err := net.SplitHostPort(advertise); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return "", fmt.Errorf("the advertised address %q is not an IP address: name the interfaces", advertise)
+	}
+	ifis, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	for _, ifi := range ifis {
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) {
+				return ifi.Name, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no interface holds the advertised address %s: name the interfaces", ip)
+}
+
+// checkDirectory checks the directory flags, naming each bad one.
+func (c Config) checkDirectory() error {
+	switch c.Directory.Mode {
+	case "", directoryOff:
+		return nil
+	case directorySamba:
+	default:
+		return fmt.Errorf("--directory %q: want off or samba", c.Directory.Mode)
+	}
+	return nil
+}
+
+// directoryOn reports whether serve supervises Samba.
+func (c Config) directoryOn() bool { return c.Directory.Mode == directorySamba }
+
+// caDER is the appliance CA's certificate (the top of CAPEM), DER.
+func caDER(caPEM []byte) ([]byte, error) {
+	block, _ := pem.Decode(caPEM)
+	if block == nil {
+		return nil, errors.New("the appliance has no CA to publish (--tls-mode files with a bare certificate, or acme before its first certificate)")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return nil, fmt.Errorf("the appliance CA: %w", err)
+	}
+	return block.Bytes, nil
+}
+
+// dcRecords converts the directory's locator records for the responder.
+func dcRecords(rs []directory.Record) []dnsresp.Record {
+	out := make([]dnsresp.Record, len(rs))
+	for i, r := range rs {
+		out[i] = dnsresp.Record{Name: r.Name, Type: r.Type, Target: r.Target, Port: r.Port}
+	}
+	return out
+}
+
+// startDirectory prepares the supervised Samba: it refuses a directory
+// that was never provisioned, brings the lab account's password in step
+// with the lab sign-in password and returns the supervisor and the DC
+// locator records DNS answers.
+func (a *app) startDirectory(ctx context.Context, dcfg directory.Config) (*directory.Supervisor, []directory.Record, error) {
+	sup, err := directory.NewSupervisor(dcfg, a.log, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--directory samba: %w", err)
+	}
+	records, err := directory.LoadRecords(dcfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--directory samba: %w", err)
+	}
+	if err := directory.SetPassword(ctx, dcfg, a.sipPassword); err != nil {
+		return nil, nil, fmt.Errorf("--directory samba: %w", err)
+	}
+	return sup, records, nil
+}
+
+// directoryHealth is the Settings & health row of the directory.
+func directoryHealth(cfg directory.Config, st directory.State) [3]string {
+	state := st.Phase
+	switch st.Phase {
+	case directory.PhaseRunning, directory.PhaseStarting:
+		state += fmt.Sprintf(" since %s (pid %d)", st.Since.Format(time.TimeOnly), st.PID)
+	case directory.PhaseRestarting:
+		state += fmt.Sprintf(" at %s", st.NextStart.Format(time.TimeOnly))
+	}
+	if st.Restarts > 0 {
+		state += fmt.Sprintf("; %d restarts, last: %s", st.Restarts, st.LastError)
+	}
+	return [3]string{"domain controller (Samba) for " + strings.ToUpper(cfg.Realm), strings.Join(cfg.Interfaces, ", "), state}
+}

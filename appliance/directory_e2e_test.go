@@ -1,0 +1,423 @@
+package appliance
+
+// The directory end-to-end test runs the real binaries on a veth pair
+// between two network namespaces it creates (root only, and Samba's and
+// the clients' Debian packages: samba, winbind, ldb-tools, smbclient,
+// ldap-utils, krb5-user). `tanjay directory provision` and `tanjay serve
+// --directory samba` run in the appliance's namespace on its veth end; the
+// clients (net ads lookup, ldapsearch, kinit, DNS queries) in the other,
+// as a phone on the lab switch.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const (
+	dcServerIP = "10.78.0.1"
+	dcPassword = "abcd-efgh-jkmn"
+)
+
+// TestDirectoryEndToEnd: a phone's-eye view of the lab's domain controller.
+func TestDirectoryEndToEnd(t *testing.T) {
+	for _, p := range []string{"samba", "samba-tool", "samba_dnsupdate", "ldbmodify", "net", "ldapsearch", "kinit"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("%s not installed (apt-get install samba winbind ldb-tools smbclient ldap-utils krb5-user)", p)
+		}
+	}
+	srvNS, cliNS := directoryLink(t)
+	data := t.TempDir()
+
+	bin := tanjayBinary(t)
+	start := time.Now()
+	out := nsRun(t, srvNS, []string{"TANJAY_SIP_PASSWORD=" + dcPassword}, bin, "directory", "provision",
+		"--data", data, "--domain", "lab.local", "--host", "tanjay", "--directory-interfaces", "tjdcs", "--advertise", dcServerIP)
+	t.Logf("tanjay directory provision: %s\n%s", time.Since(start).Round(100*time.Millisecond), out)
+
+	srv := startDirectoryServe(t, srvNS, data, dcPassword)
+	master := srv.waitSambaReady(t, 0)
+
+	// The DC locator: CLDAP netlogon ping.
+	out = nsRun(t, cliNS, nil, "net", "ads", "lookup", "-S", dcServerIP, "--realm", "LAB.LOCAL")
+	for _, want := range []string{"Response Type: LOGON_SAM_LOGON_RESPONSE_EX", "Domain Controller: tanjay.lab.local", "Pre-Win2k Domain: LAB", "Is running a KDC:                           yes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("net ads lookup lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The CA, read as the lab account over plain LDAP with a simple bind.
+	caCer := nsHTTPGet(t, cliNS, "http://"+dcServerIP+"/ca.cer")
+	out = nsRun(t, cliNS, nil, "ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", "ldap://"+dcServerIP, "-D", "tech@lab.local", "-w", dcPassword,
+		"-b", "CN=Configuration,DC=lab,DC=local", "(objectClass=certificationAuthority)", "cACertificate")
+	if der := ldifBinary(out, "cACertificate"); !bytes.Equal(der, caCer) {
+		t.Errorf("cACertificate (%d bytes) is not /ca.cer (%d bytes):\n%s", len(der), len(caCer), out)
+	}
+	out = nsRun(t, cliNS, nil, "ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", "ldap://"+dcServerIP, "-D", "tech@lab.local", "-w", dcPassword,
+		"-b", "CN=Configuration,DC=lab,DC=local", "(objectClass=pKIEnrollmentService)", "dNSHostName", "cACertificate")
+	if !strings.Contains(out, "dNSHostName: tanjay.lab.local") || !bytes.Equal(ldifBinary(out, "cACertificate"), caCer) {
+		t.Errorf("pKIEnrollmentService:\n%s", out)
+	}
+
+	// Kerberos with the lab sign-in password.
+	if err := kinit(t, cliNS, dcPassword); err != nil {
+		t.Error(err)
+	}
+
+	// Every DC locator name Samba listed points at the appliance.
+	records, err := os.ReadFile(filepath.Join(data, "directory", "dc-records.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for line := range strings.Lines(string(records)) {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		checked++
+		checkDCName(t, cliNS, f)
+	}
+	t.Logf("%d DC locator names answered with the appliance", checked)
+
+	// At rest: Samba's memory.
+	time.Sleep(5 * time.Second)
+	pids := pidNamespaceMembers(t, master)
+	rss, pss := memoryOf(pids)
+	t.Logf("samba at rest: %d processes, RSS summed %d MiB, PSS summed %d MiB", len(pids), rss>>10, pss>>10)
+
+	// kill -9 of the Samba master: restarted within seconds, and logged.
+	killed := time.Now()
+	syscall.Kill(master, syscall.SIGKILL)
+	master2 := srv.waitSambaReady(t, master)
+	t.Logf("samba master killed: answering again after %s", time.Since(killed).Round(100*time.Millisecond))
+	if !strings.Contains(srv.log(), "samba stopped; restarting") || !strings.Contains(srv.log(), "killed by signal 9") {
+		t.Errorf("the restart is not logged:\n%s", srv.log())
+	}
+	for _, p := range pids {
+		if processAlive(p) {
+			t.Errorf("process %d of the killed samba is alive", p)
+		}
+	}
+
+	// kill -9 of tanjay serve: no Samba process is left behind.
+	pids = pidNamespaceMembers(t, master2)
+	srv.kill()
+	waitFor(t, "samba to follow tanjay serve", func() bool {
+		for _, p := range pids {
+			if processAlive(p) {
+				return false
+			}
+		}
+		return true
+	})
+	if left := strings.TrimSpace(nsRun(t, "", nil, "ip", "netns", "pids", srvNS)); left != "" {
+		t.Errorf("processes left in the appliance's namespace after kill -9: %s", left)
+	}
+
+	// And the next start works, with a changed lab password: the
+	// account follows it.
+	const newPassword = "pqrs-tuvw-xyz2"
+	srv = startDirectoryServe(t, srvNS, data, newPassword)
+	srv.waitSambaReady(t, 0)
+	if err := kinit(t, cliNS, dcPassword); err == nil {
+		t.Error("kinit with the old lab password still works")
+	}
+	if err := kinit(t, cliNS, newPassword); err != nil {
+		t.Errorf("with the new lab password: %v", err)
+	}
+	if out := nsRun(t, cliNS, nil, "net", "ads", "lookup", "-S", dcServerIP, "--realm", "LAB.LOCAL"); !strings.Contains(out, "LOGON_SAM_LOGON_RESPONSE_EX") {
+		t.Errorf("after a restart of tanjay serve: %s", out)
+	}
+	srv.interrupt(t)
+	if left := strings.TrimSpace(nsRun(t, "", nil, "ip", "netns", "pids", srvNS)); left != "" {
+		t.Errorf("processes left in the appliance's namespace after SIGINT: %s", left)
+	}
+}
+
+// kinit gets a ticket for tech@LAB.LOCAL from the appliance's KDC, from
+// namespace ns.
+func kinit(t *testing.T, ns, password string) error {
+	t.Helper()
+	dir := t.TempDir()
+	krb5 := filepath.Join(dir, "krb5.conf")
+	os.WriteFile(krb5, []byte("[libdefaults]\n\tdefault_realm = LAB.LOCAL\n\tdns_lookup_kdc = false\n[realms]\n\tLAB.LOCAL = {\n\t\tkdc = "+dcServerIP+"\n\t}\n"), 0o644)
+	env := []string{"KRB5_CONFIG=" + krb5, "KRB5CCNAME=FILE:" + filepath.Join(dir, "ccache")}
+	cmd := exec.Command("ip", "netns", "exec", ns, "kinit", "tech@LAB.LOCAL")
+	cmd.Env, cmd.Stdin = append(os.Environ(), env...), strings.NewReader(password+"\n")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("kinit: %v\n%s", err, b)
+	}
+	if out := nsRun(t, ns, env, "klist"); !strings.Contains(out, "krbtgt/LAB.LOCAL@LAB.LOCAL") {
+		return fmt.Errorf("klist:\n%s", out)
+	}
+	return nil
+}
+
+// directoryLink creates two namespaces joined by a veth pair: tjdcs with
+// 10.78.0.1/24 for the appliance, tjdcc with 10.78.0.2/24 for the phone.
+func directoryLink(t *testing.T) (srv, cli string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test creates network namespaces and Samba runs as root")
+	}
+	srv, cli = fmt.Sprintf("tjdc-%d-s", os.Getpid()), fmt.Sprintf("tjdc-%d-c", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", srv).CombinedOutput(); err != nil {
+		t.Skipf("network namespaces unavailable: ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", srv).Run() })
+	dhcpRun(t, "ip", "netns", "add", cli)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", cli).Run() })
+	dhcpRun(t, "ip", "-n", srv, "link", "add", "tjdcs", "type", "veth", "peer", "name", "tjdcc", "netns", cli)
+	dhcpRun(t, "ip", "-n", srv, "addr", "add", dcServerIP+"/24", "dev", "tjdcs")
+	dhcpRun(t, "ip", "-n", cli, "addr", "add", "10.78.0.2/24", "dev", "tjdcc")
+	for _, c := range [][2]string{{srv, "tjdcs"}, {srv, "lo"}, {cli, "tjdcc"}, {cli, "lo"}} {
+		dhcpRun(t, "ip", "-n", c[0], "link", "set", c[1], "up")
+	}
+	return srv, cli
+}
+
+// nsRun runs a command in namespace ns ("" for this one) and returns its
+// output; a failure fails the test.
+func nsRun(t *testing.T, ns string, env []string, name string, args ...string) string {
+	t.Helper()
+	if ns != "" {
+		args = append([]string{"netns", "exec", ns, name}, args...)
+		name = "ip"
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// directoryServe is `tanjay serve --directory samba` in the appliance's
+// namespace.
+type directoryServe struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	waited chan error
+}
+
+func startDirectoryServe(t *testing.T, ns, data, password string) *directoryServe {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, tanjayBinary(t), "serve", "--data", data, "--host", "tanjay", "--domain", "lab.local",
+		"--directory", "samba", "--directory-interfaces", "tjdcs",
+		"--http-addr", dcServerIP+":80", "--dns-addr", dcServerIP+":53", "--dashboard-addr", "127.0.0.1:0",
+		"--https-addr", "off", "--sip-addr", "off", "--sip-tls-addr", "off")
+	cmd.Env = append(os.Environ(), "TANJAY_SIP_PASSWORD="+password, "TANJAY_TOKEN=")
+	s := &directoryServe{cmd: cmd, waited: make(chan error, 1)}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.stderr.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+		}
+		s.waited <- cmd.Wait()
+	}()
+	t.Cleanup(s.kill)
+	return s
+}
+
+func (s *directoryServe) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stderr.String()
+}
+
+var sambaReady = regexp.MustCompile(`msg="samba is ready" pid=(\d+)`)
+
+// waitSambaReady waits until the log says a Samba master other than
+// notPID is ready, and returns its pid.
+func (s *directoryServe) waitSambaReady(t *testing.T, notPID int) int {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		for _, m := range sambaReady.FindAllStringSubmatch(s.log(), -1) {
+			if pid, _ := strconv.Atoi(m[1]); pid != notPID {
+				return pid
+			}
+		}
+		if s.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("samba not ready:\n%s", s.log())
+	return 0
+}
+
+// kill stops tanjay serve with SIGKILL (ip netns exec execs it: the
+// process is tanjay's).
+func (s *directoryServe) kill() {
+	if s.cmd.ProcessState == nil {
+		s.cmd.Process.Kill()
+		<-s.waited
+	}
+}
+
+func (s *directoryServe) interrupt(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-s.waited:
+		if err != nil {
+			t.Errorf("tanjay serve: %v\n%s", err, s.log())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("tanjay serve did not stop on SIGINT")
+	}
+}
+
+// nsHTTPGet fetches url from inside namespace ns.
+func nsHTTPGet(t *testing.T, ns, url string) []byte {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = inNetNS(t, ns, func() (err error) { c, err = net.Dial(network, addr); return err })
+			return c, err
+		},
+	}}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return b
+}
+
+// ldifBinary is the first value of attr (attr:: base64) in LDIF text.
+func ldifBinary(ldif, attr string) []byte {
+	for line := range strings.Lines(ldif) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), attr+":: "); ok {
+			b, _ := base64.StdEncoding.DecodeString(v)
+			return b
+		}
+	}
+	return nil
+}
+
+// checkDCName asks the appliance's DNS, from the phone's namespace, the
+// name of one line of samba_dnsupdate's list and checks that it points at
+// the appliance.
+func checkDCName(t *testing.T, ns string, f []string) {
+	t.Helper()
+	typ, name := f[0], dns.Fqdn(f[1])
+	qtype := map[string]uint16{"A": dns.TypeA, "AAAA": dns.TypeA, "CNAME": dns.TypeA, "SRV": dns.TypeSRV}[typ]
+	var conn net.Conn
+	if err := inNetNS(t, ns, func() (err error) { conn, err = net.Dial("udp", dcServerIP+":53"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	c := &dns.Conn{Conn: conn}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := c.WriteMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.ReadMsg()
+	if err != nil {
+		t.Fatalf("%s %s: %v", typ, name, err)
+	}
+	var got []string
+	for _, rr := range append(r.Answer, r.Extra...) {
+		got = append(got, strings.Join(strings.Fields(rr.String()), " "))
+	}
+	all := strings.Join(got, "; ")
+	want := []string{"IN A " + dcServerIP}
+	switch typ {
+	case "SRV":
+		want = append(want, "IN SRV 0 0 "+f[3]+" "+dns.Fqdn(f[2]))
+	case "CNAME":
+		want = append(want, "IN CNAME "+dns.Fqdn(f[2]))
+	}
+	for _, w := range want {
+		if !r.Authoritative || !strings.Contains(all, w) {
+			t.Errorf("%s %s: answer %q (aa %v), want %q", typ, name, all, r.Authoritative, w)
+		}
+	}
+}
+
+// pidNamespaceMembers are the processes in the PID namespace of pid.
+func pidNamespaceMembers(t *testing.T, pid int) []int {
+	t.Helper()
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && l == ns {
+			pids = append(pids, p)
+		}
+	}
+	return pids
+}
+
+// memoryOf sums the Rss and Pss (KiB) of pids: Samba's processes share
+// most pages, so the Rss sum counts them many times over.
+func memoryOf(pids []int) (rss, pss int) {
+	for _, p := range pids {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/smaps_rollup")
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			n, _ := strconv.Atoi(f[1])
+			switch f[0] {
+			case "Rss:":
+				rss += n
+			case "Pss:":
+				pss += n
+			}
+		}
+	}
+	return rss, pss
+}
+
+// processAlive reports whether pid runs (a zombie does not).
+func processAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && !bytes.Contains(b, []byte(") Z "))
+}
