@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
 )
 
@@ -108,4 +109,38 @@ func summarise(m *dns.Msg) summary {
 // rrString is rr in presentation format with single spaces.
 func rrString(rr dns.RR) string {
 	return strings.Join(strings.Fields(rr.String()), " ")
+}
+
+// answerCase is one question to one of a test's servers (by name) and the
+// answer it wants.
+type answerCase struct {
+	name   string
+	server string
+	q      dns.Question
+	want   summary
+}
+
+// checkAnswers asks every case over UDP and over TCP and compares the
+// answer; the question must come back as it was asked.
+func checkAnswers(t *testing.T, servers map[string]*testServer, tests []answerCase) {
+	t.Helper()
+	for _, network := range []string{"udp", "tcp"} {
+		for _, tt := range tests {
+			t.Run(network+"/"+tt.server+"/"+tt.name, func(t *testing.T) {
+				srv := servers[tt.server]
+				addr := map[string]string{"udp": srv.udp, "tcp": srv.tcp}[network]
+				m := new(dns.Msg)
+				m.Id = dns.Id()
+				m.RecursionDesired = true
+				m.Question = []dns.Question{tt.q}
+				r := exchange(t, network, addr, m)
+				if diff := cmp.Diff(tt.want, summarise(r)); diff != "" {
+					t.Errorf("%s %s (-want +got):\n%s", dns.TypeToString[tt.q.Qtype], tt.q.Name, diff)
+				}
+				if len(r.Question) != 1 || r.Question[0] != tt.q {
+					t.Errorf("question = %v, want %v", r.Question, tt.q)
+				}
+			})
+		}
+	}
 }

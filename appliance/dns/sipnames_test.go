@@ -63,12 +63,7 @@ func TestSIPAnswers(t *testing.T) {
 	upstreamPool := func(name string) summary {
 		return summary{Rcode: "NOERROR", RA: true, Answer: []string{name + " 300 IN SRV 0 0 5061 pool01.ocs.contoso.com."}}
 	}
-	tests := []struct {
-		name   string
-		server string
-		q      dns.Question
-		want   summary
-	}{
+	tests := []answerCase{
 		// Lab mode, both listeners on, under a lab domain: authoritative.
 		{"tls srv", "lab", in("_sipinternaltls._tcp.lab.local.", dns.TypeSRV),
 			srv(true, "_sipinternaltls._tcp.lab.local.", "5061", "sip.lab.local.")},
@@ -186,22 +181,7 @@ func TestSIPAnswers(t *testing.T) {
 		{"forward: sip off: srv from upstream", "forward-sip-off", in("_sipinternaltls._tcp.lab.local.", dns.TypeSRV),
 			upstreamPool("_sipinternaltls._tcp.lab.local.")},
 	}
-	for _, network := range []string{"udp", "tcp"} {
-		for _, tt := range tests {
-			t.Run(network+"/"+tt.server+"/"+tt.name, func(t *testing.T) {
-				srv := servers[tt.server]
-				addr := map[string]string{"udp": srv.udp, "tcp": srv.tcp}[network]
-				m := new(dns.Msg)
-				m.Id = dns.Id()
-				m.RecursionDesired = true
-				m.Question = []dns.Question{tt.q}
-				r := exchange(t, network, addr, m)
-				if diff := cmp.Diff(tt.want, summarise(r)); diff != "" {
-					t.Errorf("%s %s (-want +got):\n%s", dns.TypeToString[tt.q.Qtype], tt.q.Name, diff)
-				}
-			})
-		}
-	}
+	checkAnswers(t, servers, tests)
 }
 
 // TestSplitSIP: the SIP names by their leading labels, with a non-empty
