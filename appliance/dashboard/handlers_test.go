@@ -724,6 +724,34 @@ func TestSIPEventSummary(t *testing.T) {
 	}
 }
 
+func TestDirectoryEventSummary(t *testing.T) {
+	dc := func(step, user, refused, detail string) store.Event {
+		return store.Event{Kind: store.EventDirectory, DirectoryStep: step, User: user, DirectoryError: refused, Detail: detail}
+	}
+	for _, tc := range []struct {
+		name string
+		ev   store.Event
+		want string
+	}{
+		{"kinit", dc(store.DirectoryKerberos, "tech@LAB.LOCAL", "", "ENC-TS Pre-authentication"),
+			"domain controller: Kerberos ticket for tech@LAB.LOCAL granted (ENC-TS Pre-authentication)"},
+		{"kinit, wrong password", dc(store.DirectoryKerberos, "tech@LAB.LOCAL", "wrong password", ""),
+			"domain controller: Kerberos ticket for tech@LAB.LOCAL refused: wrong password"},
+		{"simple bind, wrong password", dc(store.DirectoryLDAPBind, "tech@lab.local", "wrong password", "simple bind, Plaintext"),
+			"domain controller: LDAP bind as tech@lab.local failed: wrong password (simple bind, Plaintext)"},
+		{"anonymous bind", dc(store.DirectoryLDAPBind, "", "", "simple bind"), "domain controller: LDAP anonymous bind succeeded (simple bind)"},
+		{"ntlm", dc(store.DirectoryNTLM, `LAB\tech`, "", "SMB2, NTLMSSP, NTLMv2"), `domain controller: NTLM sign-in as LAB\tech succeeded (SMB2, NTLMSSP, NTLMv2)`},
+		{"service ticket", dc(store.DirectoryTicket, `LAB\tech`, "", "LDAP, krb5"), `domain controller: Kerberos ticket of LAB\tech accepted (LDAP, krb5)`},
+		{"a step this dashboard does not know", dc("cldap ping", "", "", ""), "domain controller: cldap ping succeeded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := eventSummary(tc.ev); got != tc.want {
+				t.Errorf("eventSummary\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestSignedInPhonePage: the phone page of a beta phone that signed in
 // over SIP shows who it signed in as, its User-Agent, what it was handed
 // and the sign-in on its timeline; and still does once the phone checked

@@ -181,6 +181,8 @@ func eventSummary(e store.Event) string {
 		fmt.Fprintf(&b, "lease %s", e.IP)
 	case store.EventSIP:
 		return sipSummary(e)
+	case store.EventDirectory:
+		return directorySummary(e)
 	}
 	if e.Detail != "" && e.Kind != store.EventDNS {
 		fmt.Fprintf(&b, " — %s", e.Detail)
@@ -222,6 +224,42 @@ func sipSummary(e store.Event) string {
 		fmt.Fprintf(&b, "%s: %s", step, e.Handed)
 	default:
 		b.WriteString(step)
+	}
+	if e.Detail != "" {
+		fmt.Fprintf(&b, " (%s)", e.Detail)
+	}
+	return b.String()
+}
+
+// directorySteps phrase each step at the lab's domain controller: what
+// was asked ("%s" is the user), and the verbs for granted and refused.
+var directorySteps = map[string]struct{ what, anonymous, ok, refused string }{
+	store.DirectoryKerberos: {"Kerberos ticket for %s", "Kerberos ticket", "granted", "refused"},
+	store.DirectoryLDAPBind: {"LDAP bind as %s", "LDAP anonymous bind", "succeeded", "failed"},
+	store.DirectoryNTLM:     {"NTLM sign-in as %s", "NTLM anonymous sign-in", "succeeded", "failed"},
+	store.DirectoryTicket:   {"Kerberos ticket of %s", "Kerberos ticket", "accepted", "refused"},
+}
+
+// directorySummary is a step at the lab's domain controller on the
+// timeline: "domain controller: Kerberos ticket for tech@LAB.LOCAL granted
+// (ENC-TS Pre-authentication, …)", "domain controller: LDAP bind as
+// tech@lab.local failed: wrong password (simple bind, Plaintext)".
+func directorySummary(e store.Event) string {
+	step, ok := directorySteps[e.DirectoryStep]
+	if !ok {
+		step.what, step.anonymous, step.ok, step.refused = e.DirectoryStep+" as %s", e.DirectoryStep, "succeeded", "failed"
+	}
+	var b strings.Builder
+	b.WriteString("domain controller: ")
+	if e.User != "" {
+		fmt.Fprintf(&b, step.what, e.User)
+	} else {
+		b.WriteString(step.anonymous)
+	}
+	if e.DirectoryError == "" {
+		fmt.Fprintf(&b, " %s", step.ok)
+	} else {
+		fmt.Fprintf(&b, " %s: %s", step.refused, e.DirectoryError)
 	}
 	if e.Detail != "" {
 		fmt.Fprintf(&b, " (%s)", e.Detail)

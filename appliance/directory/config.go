@@ -42,7 +42,8 @@ type Config struct {
 	// /certsrv/certnew.p7b. Default <Host>.<realm in lower case>.
 	DNSHostName string
 	// Samba is the directory of Samba's programs (samba, samba-tool,
-	// samba_dnsupdate) and LDB is that of ldb-tools' (ldbsearch, ldbmodify).
+	// samba_dnsupdate, samba_spnupdate) and LDB is that of ldb-tools'
+	// (ldbsearch, ldbmodify).
 	// Default: found on PATH.
 	Samba, LDB string
 }
@@ -160,6 +161,10 @@ func (c Config) smbConf() string       { return filepath.Join(c.Dir, "etc", "smb
 func (c Config) samLDB() string        { return filepath.Join(c.Dir, "private", "sam.ldb") }
 func (c Config) adminPassPath() string { return filepath.Join(c.Dir, "admin-password.txt") }
 func (c Config) recordsPath() string   { return filepath.Join(c.Dir, "dc-records.txt") }
+
+// AuditLogPath is the file Samba's JSON authentication audit goes to
+// (auditlog.go): <Dir>/log/auth-audit.json.
+func (c Config) AuditLogPath() string { return filepath.Join(c.Dir, "log", "auth-audit.json") }
 
 // Provisioned reports whether Dir holds a provisioned domain.
 func (c Config) Provisioned() bool { return fileExists(c.samLDB()) && fileExists(c.smbConf()) }

@@ -71,6 +71,7 @@ func TestSMBConf(t *testing.T) {
 		"\tinterfaces = eth1 lo\n", "\tbind interfaces only = yes\n",
 		"\tserver services = -dns -dnsupdate\n", "\tldap server require strong auth = no\n",
 		"\tprivate dir = /var/lib/tanjay/directory/private\n",
+		"\tlog level = 0 auth_json_audit:5@/var/lib/tanjay/directory/log/auth-audit.json\n",
 		"[netlogon]\n\tpath = /var/lib/tanjay/directory/state/sysvol/lab.local/scripts\n",
 	} {
 		if !strings.Contains(conf, want) {

@@ -88,7 +88,12 @@ func TestProvisionAndSupervise(t *testing.T) {
 		t.Errorf("records %v", records)
 	}
 
-	// Again, with another password and CA: brought up to date in place.
+	// Again, with another password and CA, over an smb.conf of an
+	// older appliance (no audit log): brought up to date in place.
+	conf := cfg.withDefaults().smbConf()
+	if b, err := os.ReadFile(conf); err == nil {
+		os.WriteFile(conf, []byte(strings.Replace(string(b), "\tlog level = ", "\t# log level = ", 1)), 0o644)
+	}
 	cfg.Password, cfg.CADER = "second-password", testCA(t, "Tanjay Test CA")
 	res2, err := Provision(ctx, cfg)
 	if err != nil {
@@ -96,6 +101,9 @@ func TestProvisionAndSupervise(t *testing.T) {
 	}
 	if res2.Created || res2.CASHA256 == res.CASHA256 {
 		t.Errorf("second provision: created %v, CA %s (first %s)", res2.Created, res2.CASHA256, res.CASHA256)
+	}
+	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), "\n\tlog level = 0 auth_json_audit:5@"+cfg.withDefaults().AuditLogPath()+"\n") {
+		t.Errorf("smb.conf not brought up to date:\n%s", b)
 	}
 	out, err := exec.Command("ldbsearch", "-H", cfg.withDefaults().samLDB(), "-b", "CN=Configuration,DC=lab,DC=test",
 		"(|(objectClass=certificationAuthority)(objectClass=pKIEnrollmentService))", "cACertificate", "dNSHostName").Output()
@@ -107,6 +115,10 @@ func TestProvisionAndSupervise(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "dNSHostName: tanjay.lab.test") {
 		t.Errorf("no dNSHostName:\n%s", out)
+	}
+	out, err = exec.Command("ldbsearch", "-H", cfg.withDefaults().samLDB(), "(sAMAccountName=TANJAY$)", "servicePrincipalName").Output()
+	if err != nil || !strings.Contains(string(out), "servicePrincipalName: ldap/tanjay.lab.test\n") {
+		t.Errorf("the DC has no ldap/ SPN (%v):\n%s", err, out)
 	}
 	// Another realm on the same directory is refused.
 	other := cfg

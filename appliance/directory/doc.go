@@ -18,10 +18,18 @@
 //   - creates the lab account with the lab sign-in password, set never to
 //     expire, and keeps it in step (SetPassword);
 //   - publishes the appliance CA where phones look;
+//   - registers the DC's service principal names (samba_spnupdate), which
+//     Samba's dnsupdate service, off here, would: Kerberos service tickets
+//     for ldap/<dc> and HTTP/<dc>;
 //   - lists the DC locator records as Samba itself would register them
 //     (samba_dnsupdate --all-names into a file), for the DNS responder;
 //   - supervises `samba -i` as a child in a PID namespace of its own
 //     (Supervisor), so that no Samba process outlives the appliance.
+//   - turns on Samba's JSON authentication audit into one file
+//     (AuditLogPath) and follows it (FollowAudit, ParseAuditLine): the
+//     LDAP binds, Kerberos AS requests and NTLM authentications of each
+//     client address, for the phones' timelines. Samba 4.17 logs no CLDAP
+//     netlogon ping, no LDAP search and no Kerberos service-ticket request.
 //
 // Everything here needs root and Debian's samba, winbind and ldb-tools.
 package directory

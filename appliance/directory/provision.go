@@ -72,6 +72,9 @@ func Provision(ctx context.Context, cfg Config) (Result, error) {
 	if err := publishCA(ctx, cfg); err != nil {
 		return Result{}, err
 	}
+	if err := registerSPNs(ctx, cfg); err != nil {
+		return Result{}, err
+	}
 	records, err := writeRecords(ctx, cfg)
 	if err != nil {
 		return Result{}, err
@@ -169,6 +172,9 @@ func readGlobals(path string) (map[string]string, error) {
 //     in Linux's ephemeral port range, where another program's connection
 //     may hold the port an RPC endpoint wants and Samba exits; 61000 and up
 //     are above that range.
+//   - log level: Samba's JSON authentication audit (debug class
+//     auth_json_audit) at level 5, every authentication and anonymous
+//     bind, into AuditLogPath: the phones' timelines read it.
 //   - no shares but sysvol and netlogon, which a DC needs; no printing.
 func smbConf(cfg Config) string {
 	d := cfg.Dir
@@ -194,6 +200,7 @@ func smbConf(cfg Config) string {
 	ntp signd socket directory = %s
 	winbindd socket directory = %s
 	log file = %s
+	log level = 0 auth_json_audit:5@%s
 	max log size = 1000
 	load printers = no
 	printing = bsd
@@ -210,7 +217,7 @@ func smbConf(cfg Config) string {
 `, strings.ToUpper(cfg.Host), cfg.Realm, cfg.NetBIOS, strings.Join(cfg.Interfaces, " "),
 		filepath.Join(d, "private"), filepath.Join(d, "state"), filepath.Join(d, "cache"), d,
 		filepath.Join(d, "run"), filepath.Join(d, "bind-dns"), filepath.Join(d, "ntp_signd"),
-		filepath.Join(d, "winbindd"), filepath.Join(d, "log", "log.%m"),
+		filepath.Join(d, "winbindd"), filepath.Join(d, "log", "log.%m"), cfg.AuditLogPath(),
 		filepath.Join(d, "state", "sysvol"), filepath.Join(d, "state", "sysvol", cfg.DNSDomain(), "scripts"))
 	return b.String()
 }
@@ -285,6 +292,19 @@ func SetPassword(ctx context.Context, cfg Config, password string) error {
 		"--newpassword="+password, "-s", cfg.smbConf())
 	if err != nil {
 		return fmt.Errorf("directory: setting the lab account's password: %w", err)
+	}
+	return nil
+}
+
+// registerSPNs gives the DC's account its service principal names
+// (ldap/<dc>, host/<dc>, GC/…): a Samba DC registers them at its first
+// start from its dnsupdate service, which is off here, and without them
+// the KDC issues no service ticket for the DC, so no Kerberos LDAP bind
+// and no SPNEGO to http://<dc>/certsrv (HTTP/<dc> maps to host/<dc>).
+// samba_spnupdate works on sam.ldb directly, Samba running or not.
+func registerSPNs(ctx context.Context, cfg Config) error {
+	if _, err := run(ctx, nil, nil, cfg.program("samba_spnupdate"), "-s", cfg.smbConf()); err != nil {
+		return fmt.Errorf("directory: registering the DC's service principal names: %w", err)
 	}
 	return nil
 }

@@ -81,6 +81,9 @@ type Supervisor struct {
 	// command is the Samba command line; tests replace it.
 	command []string
 
+	// audit appends the JSON audit lines Samba prints to the audit file.
+	audit *auditWriter
+
 	mu    sync.Mutex
 	state State
 }
@@ -117,6 +120,7 @@ func NewSupervisor(cfg Config, log *slog.Logger, reporter Reporter) (*Supervisor
 		// smb.conf someone edited.
 		command: []string{cfg.program("samba"), "-i", "-s", cfg.smbConf(), "--option=server services = -dns -dnsupdate"},
 		state:   State{Phase: PhaseStopped, Since: time.Now()},
+		audit:   &auditWriter{path: cfg.AuditLogPath()},
 	}
 	return s, nil
 }
@@ -281,12 +285,22 @@ func (s *Supervisor) awaitReady(ctx context.Context, pid int) {
 	}
 }
 
-// logLines copies Samba's output into the appliance's log, a line each.
+// logLines copies Samba's output into the appliance's log, a line each,
+// but for its JSON authentication audit, which goes to the audit file.
 func (s *Supervisor) logLines(r io.Reader, pid int) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	auditFailed := false
 	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "":
+		case isAuditLine(line):
+			if err := s.audit.write(line); err != nil && !auditFailed {
+				auditFailed = true // once per run: the log is not flooded
+				s.log.Warn("samba: cannot write the authentication audit", "file", s.audit.path, "err", err)
+			}
+		default:
 			s.log.Info("samba", "pid", pid, "line", line)
 		}
 	}

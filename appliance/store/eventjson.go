@@ -61,6 +61,8 @@ func appendEventRecord(b []byte, ev *Event) ([]byte, error) {
 	b = appendField(b, "user", ev.User, true)
 	b = appendField(b, "user_agent", ev.UserAgent, true)
 	b = appendField(b, "handed", ev.Handed, true)
+	b = appendField(b, "directory_step", ev.DirectoryStep, true)
+	b = appendField(b, "directory_error", ev.DirectoryError, true)
 	b = appendField(b, "detail", ev.Detail, true)
 	return append(b, "}}"...), nil
 }

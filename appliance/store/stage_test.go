@@ -108,6 +108,25 @@ func TestApplyEvent(t *testing.T) {
 			want: withDevice(offeredInterim(), func(d *Device) { d.LastSeen = t1 }),
 		},
 		{
+			name: "a directory event from a new address is discovered",
+			ev: Event{Time: t0, DeviceID: "IP:10.0.0.5", Kind: EventDirectory, IP: "10.0.0.5", DirectoryStep: DirectoryKerberos,
+				User: "tech@LAB.LOCAL", Detail: "Kerberos KDC, ENC-TS Pre-authentication"},
+			want: Device{ID: "IP:10.0.0.5", IP: "10.0.0.5", Stage: StageDiscovered, StageSince: t0, FirstSeen: t0, LastSeen: t0},
+		},
+		{
+			name: "a refused directory bind after check-in changes only LastSeen",
+			d:    offeredInterim(),
+			ev: Event{Time: t1, DeviceID: mac, Kind: EventDirectory, IP: "10.0.0.5", DirectoryStep: DirectoryLDAPBind,
+				User: "tech@lab.local", DirectoryError: "wrong password"},
+			want: withDevice(offeredInterim(), func(d *Device) { d.LastSeen = t1 }),
+		},
+		{
+			name: "a directory event keeps a signed-in beta signed in",
+			d:    signedInBeta(),
+			ev:   Event{Time: t1, DeviceID: "IP:10.0.0.5", Kind: EventDirectory, IP: "10.0.0.5", DirectoryStep: DirectoryLDAPBind},
+			want: withDevice(signedInBeta(), func(d *Device) { d.LastSeen = t1 }),
+		},
+		{
 			name: "sip sign-in from a new address is signed in",
 			ev:   sip(SIPSignedIn),
 			want: signedInBeta(),

@@ -41,6 +41,20 @@ const (
 	EventDNS      EventKind = "dns"
 	EventDHCP     EventKind = "dhcp"
 	EventSIP      EventKind = "sip" // a step of a sign-in to the appliance's SIP front end
+	// EventDirectory is an authentication at the lab's domain controller
+	// (Samba's audit): a phone locating the DC and reading the CA before
+	// it signs in.
+	EventDirectory EventKind = "directory"
+)
+
+// The steps at the lab's domain controller, the DirectoryStep of an
+// EventDirectory. Samba logs authentications only: not the CLDAP ping,
+// not LDAP searches, not Kerberos service tickets asked for.
+const (
+	DirectoryKerberos = "kerberos"             // asked the KDC for a ticket-granting ticket (kinit)
+	DirectoryLDAPBind = "ldap bind"            // an LDAP bind; anonymous when User is empty
+	DirectoryNTLM     = "ntlm"                 // NTLM to another service (SMB, netlogon)
+	DirectoryTicket   = "kerberos ticket used" // a Kerberos service ticket presented to a service
 )
 
 // The steps of a SIP sign-in, the SIPStep of an EventSIP. Beta builds
@@ -97,6 +111,12 @@ type Event struct {
 	User      string `json:"user,omitempty"`
 	UserAgent string `json:"user_agent,omitempty"`
 	Handed    string `json:"handed,omitempty"`
+
+	// The lab's domain controller: the step (DirectoryKerberos…), with the
+	// user the phone named in User, how in Detail ("LDAP, simple bind"),
+	// and why the DC refused it ("wrong password"), empty when it did not.
+	DirectoryStep  string `json:"directory_step,omitempty"`
+	DirectoryError string `json:"directory_error,omitempty"`
 
 	// Detail is a short human line: the DNS query and its answer, the reason nothing
 	// was offered, a download error, the capture file, the NTLM variant of a
