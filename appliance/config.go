@@ -93,6 +93,8 @@ type Config struct {
 	// Directory is the lab's domain controller (--directory, --realm,
 	// --netbios, --directory-interfaces, --directory-account); its data
 	// lives in <Data>/directory, its account's password is SIPPassword.
+	// --directory unit: Samba runs as its own service and serve only
+	// answers its locator records and watches it (directorywatch.go).
 	// Default: off.
 	Directory DirectoryConfig
 	// Token is the admin API bearer token. Default: TANJAY_TOKEN, else the
@@ -189,8 +191,10 @@ func (c Config) Validate() error {
 	if err := c.sipConfigCheck(); err != nil {
 		return err
 	}
-	if err := c.checkDirectory(); err != nil {
-		return err
+	if !c.directoryWatched() { // unit: directorywatch.go
+		if err := c.checkDirectory(); err != nil {
+			return err
+		}
 	}
 	if c.certsNeeded() {
 		t := c.tlsConfig("127.0.0.1")
@@ -280,7 +284,7 @@ func enabled(addr string) bool { return addr != "off" && addr != "" }
 // certsNeeded reports whether any listener needs the certificates, or the
 // directory, which publishes the CA.
 func (c Config) certsNeeded() bool {
-	return c.httpsEnabled() || c.DashboardTLS || enabled(c.SIPTLSAddr) || c.directoryOn()
+	return c.httpsEnabled() || c.DashboardTLS || enabled(c.SIPTLSAddr) || c.directoryOn() || c.directoryWatched()
 }
 
 // tlsConfig is the certificate configuration with the appliance's names:

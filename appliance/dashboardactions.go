@@ -76,6 +76,9 @@ func (d dashboardActions) Health() dashboard.Health {
 	if a.directory != nil {
 		h.Listeners = append(h.Listeners, directoryHealth(a.directoryCfg, a.directory.State()))
 	}
+	if a.directoryWatch != nil {
+		h.Listeners = append(h.Listeners, a.directoryWatch.health())
+	}
 	if a.sip != nil {
 		h.SIPPassword, h.SIPSignIn = a.sipPassword, a.signInFacts()
 	}

@@ -8,12 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/directory"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/appliance/store"
 )
 
 // DirectoryConfig is the lab's domain controller (appliance/directory):
@@ -180,4 +182,69 @@ func directoryHealth(cfg directory.Config, st directory.State) [3]string {
 		state += fmt.Sprintf("; %d restarts, last: %s", st.Restarts, st.LastError)
 	}
 	return [3]string{"domain controller (Samba) for " + strings.ToUpper(cfg.Realm), strings.Join(cfg.Interfaces, ", "), state}
+}
+
+// directoryObserver puts what phones do at the lab's domain controller
+// (Samba's authentication audit) on their timelines. Like SIP, the audit
+// carries no MAC: the phone is matched by address. What the appliance's
+// own addresses do (Samba's processes, samba-tool) is not a phone's.
+//
+// Repeats are coalesced: MIT kinit asks over UDP, is told the answer is
+// too big for a datagram and asks again over TCP, and Samba logs both
+// ticket grants.
+type directoryObserver struct {
+	a     *app
+	local map[netip.Addr]bool
+	// last is the last event put on a timeline (only FollowAudit's
+	// goroutine calls DirectoryAudit).
+	last store.Event
+}
+
+// directoryRepeat is how close a repeat of an event follows it.
+const directoryRepeat = 2 * time.Second
+
+func newDirectoryObserver(a *app) *directoryObserver {
+	o := &directoryObserver{a: a, local: map[netip.Addr]bool{}}
+	addrs, _ := net.InterfaceAddrs()
+	for _, addr := range addrs {
+		if ipn, ok := addr.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+				o.local[ip.Unmap()] = true
+			}
+		}
+	}
+	return o
+}
+
+// directorySteps name the audit's kinds on the timeline.
+var directorySteps = map[string]string{
+	directory.AuditKerberos: store.DirectoryKerberos,
+	directory.AuditLDAPBind: store.DirectoryLDAPBind,
+	directory.AuditNTLM:     store.DirectoryNTLM,
+	directory.AuditTicket:   store.DirectoryTicket,
+}
+
+func (o *directoryObserver) DirectoryAudit(e directory.AuditEvent) {
+	if e.ClientIP.IsLoopback() || o.local[e.ClientIP] {
+		return
+	}
+	step, ok := directorySteps[e.Kind]
+	if !ok {
+		step = e.Kind
+	}
+	detail := e.Method
+	if (e.Kind == directory.AuditNTLM || e.Kind == directory.AuditTicket) && e.Service != "" {
+		// Which service is the news: the step names Kerberos and LDAP.
+		detail = strings.TrimSuffix(e.Service+", "+detail, ", ")
+	}
+	ev := store.Event{
+		Time: e.At, Kind: store.EventDirectory, IP: e.ClientIP.String(),
+		DirectoryStep: step, User: e.User, DirectoryError: e.Failure(), Detail: detail,
+	}
+	if p := o.last; p.IP == ev.IP && p.DirectoryStep == ev.DirectoryStep && p.User == ev.User &&
+		p.DirectoryError == ev.DirectoryError && p.Detail == ev.Detail && ev.Time.Sub(p.Time) < directoryRepeat {
+		return
+	}
+	o.last = ev
+	o.a.store.Observe(ev)
 }

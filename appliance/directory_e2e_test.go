@@ -11,8 +11,10 @@ package appliance
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +32,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
 )
 
 const (
@@ -38,9 +43,9 @@ const (
 
 // TestDirectoryEndToEnd: a phone's-eye view of the lab's domain controller.
 func TestDirectoryEndToEnd(t *testing.T) {
-	for _, p := range []string{"samba", "samba-tool", "samba_dnsupdate", "ldbmodify", "net", "ldapsearch", "kinit"} {
+	for _, p := range []string{"samba", "samba-tool", "samba_dnsupdate", "ldbmodify", "net", "ldapsearch", "kinit", "kvno", "curl", "openssl"} {
 		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("%s not installed (apt-get install samba winbind ldb-tools smbclient ldap-utils krb5-user)", p)
+			t.Skipf("%s not installed (apt-get install samba winbind ldb-tools smbclient ldap-utils krb5-user curl openssl)", p)
 		}
 	}
 	srvNS, cliNS := directoryLink(t)
@@ -76,10 +81,26 @@ func TestDirectoryEndToEnd(t *testing.T) {
 		t.Errorf("pKIEnrollmentService:\n%s", out)
 	}
 
-	// Kerberos with the lab sign-in password.
-	if err := kinit(t, cliNS, dcPassword); err != nil {
+	// Kerberos with the lab sign-in password, and a refused simple bind.
+	krbEnv, err := kinitEnv(t, cliNS, dcPassword)
+	if err != nil {
 		t.Error(err)
 	}
+	if out, err := nsRunErr(cliNS, nil, "ldapsearch", "-x", "-H", "ldap://"+dcServerIP, "-D", "tech@lab.local", "-w", "not-the-password",
+		"-b", "", "-s", "base", "dnsHostName"); err == nil {
+		t.Errorf("a simple bind with a wrong password succeeded:\n%s", out)
+	}
+
+	// certnew.p7b, as a phone that looks for an enterprise CA fetches it
+	// from the enrollment service's dNSHostName: with SPNEGO (a ticket
+	// from the KDC above) and without. The appliance never asks for
+	// authentication, so curl --negotiate never needs its ticket; it
+	// must simply not be refused.
+	checkCertnewP7B(t, cliNS, krbEnv, caCer)
+
+	// The phone's steps at the DC are on its timeline: Samba's audit,
+	// matched by the phone's address.
+	checkDirectoryTimeline(t, srvNS, data, "10.78.0.2")
 
 	// Every DC locator name Samba listed points at the appliance.
 	records, err := os.ReadFile(filepath.Join(data, "directory", "dc-records.txt"))
@@ -156,6 +177,14 @@ func TestDirectoryEndToEnd(t *testing.T) {
 // namespace ns.
 func kinit(t *testing.T, ns, password string) error {
 	t.Helper()
+	_, err := kinitEnv(t, ns, password)
+	return err
+}
+
+// kinitEnv is kinit, returning the environment (KRB5_CONFIG, KRB5CCNAME
+// in a temporary directory) that holds the ticket.
+func kinitEnv(t *testing.T, ns, password string) ([]string, error) {
+	t.Helper()
 	dir := t.TempDir()
 	krb5 := filepath.Join(dir, "krb5.conf")
 	os.WriteFile(krb5, []byte("[libdefaults]\n\tdefault_realm = LAB.LOCAL\n\tdns_lookup_kdc = false\n[realms]\n\tLAB.LOCAL = {\n\t\tkdc = "+dcServerIP+"\n\t}\n"), 0o644)
@@ -163,12 +192,131 @@ func kinit(t *testing.T, ns, password string) error {
 	cmd := exec.Command("ip", "netns", "exec", ns, "kinit", "tech@LAB.LOCAL")
 	cmd.Env, cmd.Stdin = append(os.Environ(), env...), strings.NewReader(password+"\n")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("kinit: %v\n%s", err, b)
+		return nil, fmt.Errorf("kinit: %v\n%s", err, b)
 	}
 	if out := nsRun(t, ns, env, "klist"); !strings.Contains(out, "krbtgt/LAB.LOCAL@LAB.LOCAL") {
-		return fmt.Errorf("klist:\n%s", out)
+		return nil, fmt.Errorf("klist:\n%s", out)
 	}
-	return nil
+	return env, nil
+}
+
+// nsRunErr runs a command in namespace ns and returns its output and
+// error.
+func nsRunErr(ns string, env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// checkCertnewP7B fetches certnew.p7b (Enc=b64) from namespace ns with
+// curl --negotiate holding the ticket of krbEnv, and with a plain curl,
+// by the enrollment service's name: both answer base64 armoured as
+// CERTIFICATE, of a PKCS#7 whose certificate is the appliance CA, byte
+// for byte.
+func checkCertnewP7B(t *testing.T, ns string, krbEnv []string, caCer []byte) {
+	t.Helper()
+	const url = "http://tanjay.lab.local/certsrv/certnew.p7b?ReqID=CACert&Renewal=-1&Enc=b64"
+	resolve := "tanjay.lab.local:80:" + dcServerIP
+	// A phone that authenticates with SPNEGO first asks the KDC for a
+	// ticket to the enrollment host: the DC's SPNs make that work.
+	if out, err := nsRunErr(ns, krbEnv, "kvno", "HTTP/tanjay.lab.local@LAB.LOCAL", "ldap/tanjay.lab.local@LAB.LOCAL"); err != nil {
+		t.Errorf("service tickets: %v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"curl --negotiate", krbEnv, []string{"--negotiate", "-u", ":"}},
+		{"curl", nil, nil},
+	} {
+		body := filepath.Join(t.TempDir(), "certnew.p7b")
+		args := append([]string{"-fsS", "--resolve", resolve, "-o", body}, c.args...)
+		if out, err := nsRunErr(ns, c.env, "curl", append(args, url)...); err != nil {
+			t.Errorf("%s: %v\n%s", c.name, err, out)
+			continue
+		}
+		b, _ := os.ReadFile(body)
+		block, _ := pem.Decode(b)
+		if block == nil || block.Type != "CERTIFICATE" {
+			t.Errorf("%s: the body is not base64 armoured as CERTIFICATE:\n%s", c.name, b)
+			continue
+		}
+		p7 := filepath.Join(t.TempDir(), "p7.der")
+		os.WriteFile(p7, block.Bytes, 0o644)
+		out, err := nsRunErr(ns, nil, "openssl", "pkcs7", "-inform", "DER", "-in", p7, "-print_certs")
+		if err != nil {
+			t.Errorf("%s: not a PKCS#7: %v\n%s", c.name, err, out)
+			continue
+		}
+		var certs [][]byte
+		for rest := []byte(out); ; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				break
+			}
+			certs = append(certs, blk.Bytes)
+		}
+		if len(certs) != 1 || !bytes.Equal(certs[0], caCer) {
+			t.Errorf("%s: the PKCS#7 holds %d certificates, not /ca.cer:\n%s", c.name, len(certs), out)
+		}
+	}
+}
+
+// checkDirectoryTimeline reads, through the admin API of the appliance
+// in namespace ns, the timeline of the phone at ip: it holds the lab
+// account's LDAP simple bind, the refused one and its Kerberos ticket.
+func checkDirectoryTimeline(t *testing.T, ns, data, ip string) {
+	t.Helper()
+	addrs := readServeInfo(t, data)
+	token, err := os.ReadFile(tokenPath(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &apiClient{base: "http://" + addrs.Dashboard, token: strings.TrimSpace(string(token)), http: nsHTTPClient(t, ns)}
+	want := []string{"ldap bind tech@lab.local ok", "ldap bind tech@lab.local wrong password", "kerberos tech@LAB.LOCAL ok"}
+	var got []string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var d deviceDetail
+		if err := c.do(context.Background(), "GET", "/api/v1/devices/IP:"+ip, "", nil, &d); err == nil {
+			got = got[:0]
+			for _, ev := range d.Events {
+				if ev.Kind == store.EventDirectory {
+					got = append(got, strings.Join([]string{ev.DirectoryStep, ev.User, cmp.Or(ev.DirectoryError, "ok")}, " "))
+				}
+			}
+			if containsAll(got, want) {
+				t.Logf("the phone's timeline (stage %s), its directory events:\n\t%s", d.Device.Stage, strings.Join(got, "\n\t"))
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("directory events on the timeline of IP:%s: %q, want at least %q (err %v)", ip, got, want, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// nsHTTPClient is an HTTP client whose connections are made in
+// namespace ns.
+func nsHTTPClient(t *testing.T, ns string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = inNetNS(t, ns, func() (err error) { c, err = net.Dial(network, addr); return err })
+			return c, err
+		},
+	}}
 }
 
 // directoryLink creates two namespaces joined by a veth pair: tjdcs with
@@ -302,13 +450,7 @@ func (s *directoryServe) interrupt(t *testing.T) {
 // nsHTTPGet fetches url from inside namespace ns.
 func nsHTTPGet(t *testing.T, ns, url string) []byte {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = inNetNS(t, ns, func() (err error) { c, err = net.Dial(network, addr); return err })
-			return c, err
-		},
-	}}
-	resp, err := client.Get(url)
+	resp, err := nsHTTPClient(t, ns).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func serveFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.SIPPasswordFile, "sip-password-file", c.SIPPasswordFile, "file holding the lab sign-in password (default: TANJAY_SIP_PASSWORD, else <data>/sip-password.txt, generated at first start)")
 	fs.StringVar(&c.SIPProvisioning, "sip-provisioning", c.SIPProvisioning, "shape of the ServerConfiguration group handed to phones: flat or property-list (the 2007 shape was never published)")
 	fs.IntVar(&c.SIPAuthVersion, "sip-auth-version", c.SIPAuthVersion, "NTLM-over-SIP protocol version offered: 2 (OCS 2007), 3 or 4 (R2)")
-	fs.StringVar(&c.Directory.Mode, "directory", c.Directory.Mode, "the lab's domain controller: samba (supervise the Samba AD DC made by 'tanjay directory provision') or off")
+	fs.StringVar(&c.Directory.Mode, "directory", c.Directory.Mode, "the lab's domain controller: samba (supervise the Samba AD DC made by 'tanjay directory provision'), unit (Samba runs as its own service, as root: answer its DC locator records and watch its LDAP port) or off")
 	directoryFlags(fs, &c.Directory)
 	dhcpFlags(fs, &c.DHCP)
 }

@@ -86,6 +86,9 @@ type app struct {
 	// directoryCfg is its configuration.
 	directory    *directory.Supervisor
 	directoryCfg directory.Config
+	// directoryWatch watches a Samba that runs as its own service
+	// (--directory unit; nil otherwise).
+	directoryWatch *directoryWatch
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -185,6 +188,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		}
 		dcRecs = dcRecords(recs)
 	}
+	if cfg.directoryWatched() {
+		if a.directoryCfg, err = cfg.directoryConfig(advertise); err != nil {
+			return err
+		}
+		var recs []directory.Record
+		if a.directoryWatch, recs, err = startDirectoryWatch(a.directoryCfg, advertise, log); err != nil {
+			return err
+		}
+		dcRecs = dcRecords(recs)
+	}
 	var dnsSrv *dnsresp.Server
 	if cfg.dnsEnabled() {
 		dcfg := cfg.dnsConfig(advertise)
@@ -274,6 +287,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	if a.directory != nil {
 		bound.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",")
 		g.Go(func() error { return a.directory.Run(gctx) })
+		g.Go(func() error { return directory.FollowAudit(gctx, a.directoryCfg, newDirectoryObserver(a)) })
+	}
+	if a.directoryWatch != nil {
+		bound.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",") + " (its own service, watched)"
+		g.Go(func() error { return a.directoryWatch.Run(gctx) })
 	}
 	if sipLns.tcp != nil {
 		bound.SIP = sipLns.tcp.Addr().String()
