@@ -33,6 +33,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/tanjay-lab/tanjay/appliance/internal/proctest"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 )
 
@@ -121,7 +122,7 @@ func TestDirectoryEndToEnd(t *testing.T) {
 	// At rest: Samba's memory.
 	time.Sleep(5 * time.Second)
 	pids := pidNamespaceMembers(t, master)
-	rss, pss := memoryOf(pids)
+	rss, pss := proctest.Memory(pids)
 	t.Logf("samba at rest: %d processes, RSS summed %d MiB, PSS summed %d MiB", len(pids), rss>>10, pss>>10)
 
 	// kill -9 of the Samba master: restarted within seconds, and logged.
@@ -133,7 +134,7 @@ func TestDirectoryEndToEnd(t *testing.T) {
 		t.Errorf("the restart is not logged:\n%s", srv.log())
 	}
 	for _, p := range pids {
-		if processAlive(p) {
+		if proctest.Alive(p) {
 			t.Errorf("process %d of the killed samba is alive", p)
 		}
 	}
@@ -143,7 +144,7 @@ func TestDirectoryEndToEnd(t *testing.T) {
 	srv.kill()
 	waitFor(t, "samba to follow tanjay serve", func() bool {
 		for _, p := range pids {
-			if processAlive(p) {
+			if proctest.Alive(p) {
 				return false
 			}
 		}
@@ -518,48 +519,9 @@ func checkDCName(t *testing.T, ns string, f []string) {
 // pidNamespaceMembers are the processes in the PID namespace of pid.
 func pidNamespaceMembers(t *testing.T, pid int) []int {
 	t.Helper()
-	ns, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	pids, err := proctest.NamespacePIDs(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && l == ns {
-			pids = append(pids, p)
-		}
-	}
 	return pids
-}
-
-// memoryOf sums the Rss and Pss (KiB) of pids: Samba's processes share
-// most pages, so the Rss sum counts them many times over.
-func memoryOf(pids []int) (rss, pss int) {
-	for _, p := range pids {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/smaps_rollup")
-		for line := range strings.Lines(string(b)) {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			n, _ := strconv.Atoi(f[1])
-			switch f[0] {
-			case "Rss:":
-				rss += n
-			case "Pss:":
-				pss += n
-			}
-		}
-	}
-	return rss, pss
-}
-
-// processAlive reports whether pid runs (a zombie does not).
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	return err == nil && !bytes.Contains(b, []byte(") Z "))
 }

@@ -1,7 +1,6 @@
 package directory
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/proctest"
 )
 
 // testCA is a throw-away CA certificate, DER.
@@ -142,9 +142,9 @@ func TestProvisionAndSupervise(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(runCtx) }()
 	first := waitPhase(t, sup, PhaseRunning, 0)
-	rss, pss := memoryKiB(t, first.PID)
-	t.Logf("samba ready: %d processes, resident %d KiB summed, %d KiB proportional", len(namespacePIDs(t, first.PID)), rss, pss)
 	pids := namespacePIDs(t, first.PID)
+	rss, pss := proctest.Memory(pids)
+	t.Logf("samba ready: %d processes, resident %d KiB summed, %d KiB proportional", len(pids), rss, pss)
 	if len(pids) < 5 {
 		t.Errorf("samba runs %d processes in its namespace", len(pids))
 	}
@@ -154,7 +154,7 @@ func TestProvisionAndSupervise(t *testing.T) {
 		t.Errorf("after kill -9: %+v", second)
 	}
 	for _, p := range pids {
-		if alive(p) {
+		if proctest.Alive(p) {
 			t.Errorf("process %d of the killed samba is still alive", p)
 		}
 	}
@@ -164,7 +164,7 @@ func TestProvisionAndSupervise(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range pids {
-		if alive(p) {
+		if proctest.Alive(p) {
 			t.Errorf("process %d outlived the stop", p)
 		}
 	}
@@ -207,59 +207,14 @@ func waitPhase(t *testing.T, s *Supervisor, phase string, notPID int) State {
 	return State{}
 }
 
-// namespacePIDs are the processes in the PID namespace whose init is
-// master (a PID of this namespace).
+// namespacePIDs are the processes in the PID namespace of master.
 func namespacePIDs(t *testing.T, master int) []int {
 	t.Helper()
-	ns, err := os.Readlink("/proc/" + strconv.Itoa(master) + "/ns/pid")
+	pids, err := proctest.NamespacePIDs(master)
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && l == ns {
-			pids = append(pids, pid)
-		}
-	}
 	return pids
-}
-
-// memoryKiB sums the resident (Rss) and proportional (Pss: shared pages
-// divided among their sharers) set sizes of the processes in master's PID
-// namespace. Samba's ~50 processes share most of their pages, so the Rss
-// sum counts them many times; the Pss sum is what they take together.
-func memoryKiB(t *testing.T, master int) (rss, pss int) {
-	for _, pid := range namespacePIDs(t, master) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) < 2 {
-				continue
-			}
-			n, _ := strconv.Atoi(f[1])
-			switch f[0] {
-			case "Rss:":
-				rss += n
-			case "Pss:":
-				pss += n
-			}
-		}
-	}
-	return rss, pss
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	// A zombie waiting for its parent counts as gone.
-	return err == nil && !bytes.Contains(b, []byte(") Z "))
 }
 
 // testWriter puts log lines into the test's log.
