@@ -3,14 +3,9 @@ package sipetest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -362,79 +357,38 @@ func TestTCPConnectionRefused(t *testing.T) {
 
 var (
 	pkiOnce             sync.Once
-	pkiServer, pkiOther pki
+	pkiServer, pkiOther PKI
 )
 
 // testPKIs returns a CA with a server certificate for 127.0.0.1, and a
 // second, unrelated CA (RSA key generation is slow on a busy machine: do it
 // once).
-func testPKIs(t *testing.T) (server, other pki) {
+func testPKIs(t *testing.T) (server, other PKI) {
 	pkiOnce.Do(func() {
 		pkiServer = newPKI(t, "Server")
 		pkiOther = newPKI(t, "Other")
 	})
-	if pkiServer.caPEM == nil || pkiOther.caPEM == nil {
+	if pkiServer.CAPEM == nil || pkiOther.CAPEM == nil {
 		t.Fatal("test PKI generation failed")
 	}
 	return pkiServer, pkiOther
 }
 
-// pki is a CA and a server certificate for 127.0.0.1 it signed.
-type pki struct {
-	caPEM  []byte
-	server tls.Certificate
-}
-
-func newPKI(t *testing.T, name string) pki {
+func newPKI(t *testing.T, name string) PKI {
 	t.Helper()
-	caKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	p, err := NewPKI(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name + " Test CA", Organization: []string{"sipetest"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pki{
-		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		server: tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key},
-	}
+	return p
 }
 
 func TestTLSTrustedCA(t *testing.T) {
 	needTLS(t)
 	t.Parallel()
 	p, _ := testPKIs(t)
-	srv := newFakeSIP(t, &tls.Config{Certificates: []tls.Certificate{p.server}}, func(string) string { return "" })
-	c := start(t, Account{SignIn: "alice@lab.test", Password: "pw", Server: srv.addr(), Transport: "tls", CAPEM: p.caPEM})
+	srv := newFakeSIP(t, &tls.Config{Certificates: []tls.Certificate{p.Server}}, func(string) string { return "" })
+	c := start(t, Account{SignIn: "alice@lab.test", Password: "pw", Server: srv.addr(), Transport: "tls", CAPEM: p.CAPEM})
 	line, ok := srv.waitRequest("REGISTER", time.Minute)
 	raw, _, hs, hsErrs := srv.snapshot()
 	if !ok {
@@ -455,8 +409,8 @@ func TestTLSOtherCA(t *testing.T) {
 	needTLS(t)
 	t.Parallel()
 	p, other := testPKIs(t)
-	srv := newFakeSIP(t, &tls.Config{Certificates: []tls.Certificate{p.server}}, func(string) string { return "" })
-	c := start(t, Account{SignIn: "alice@lab.test", Password: "pw", Server: srv.addr(), Transport: "tls", CAPEM: other.caPEM})
+	srv := newFakeSIP(t, &tls.Config{Certificates: []tls.Certificate{p.Server}}, func(string) string { return "" })
+	c := start(t, Account{SignIn: "alice@lab.test", Password: "pw", Server: srv.addr(), Transport: "tls", CAPEM: other.CAPEM})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := c.WaitLoggedIn(ctx)
@@ -479,7 +433,7 @@ func TestTLSOtherCA(t *testing.T) {
 func TestStartRejectsBadAccounts(t *testing.T) {
 	needSipe(t)
 	p, _ := testPKIs(t)
-	leaf := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.server.Certificate[0]})
+	leaf := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Server.Certificate[0]})
 	for _, a := range []Account{
 		{SignIn: "alice@lab.test", Password: "pw", Server: "127.0.0.1:1", Transport: "tls", CAPEM: leaf},
 		{SignIn: "alice", Password: "pw", Server: "127.0.0.1:1", Transport: "tcp"},
