@@ -265,3 +265,26 @@ func TestAcceptErrorsDoNotStopTheServer(t *testing.T) {
 		t.Errorf("Serve after the accept errors: %v", err)
 	}
 }
+
+// TestCapturesAreBounded: a signed-in phone that sends hundreds of
+// requests the front end does not know gets each one answered, but only
+// the first few are kept.
+func TestCapturesAreBounded(t *testing.T) {
+	_, addr, rec := startServer(t, Config{})
+	c := dialClient(t, addr, ClientConfig{SignIn: "flood@lab.test", Password: testPassword})
+	ctx := context.Background()
+	if _, err := c.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		resp, err := c.Do(ctx, c.NewRequest("FROBNICATE"))
+		if err != nil || resp.StatusCode != 501 {
+			t.Fatalf("request %d: %v %v", i, resp, err)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.captures) != maxCapturesPerConn {
+		t.Errorf("%d captures kept from 200 unknown requests, want %d", len(rec.captures), maxCapturesPerConn)
+	}
+}

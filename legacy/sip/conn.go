@@ -19,6 +19,11 @@ import (
 // has one, plus a handshake in flight when it re-authenticates.
 const maxSAs = 4
 
+// maxCapturesPerConn bounds the messages one connection may have kept
+// under captures/: the first few teach us a phone's shape, a flood of
+// unknown requests must not fill the disk.
+const maxCapturesPerConn = 16
+
 // maxAuthFailures is how many wrong passwords in a row a connection gets
 // before the 403 that ends it.
 const maxAuthFailures = 3
@@ -44,6 +49,7 @@ type conn struct {
 	signedIn  bool   // some security association was established
 	userAgent string // the last User-Agent seen
 	closeNow  bool   // close after the current answer
+	captured  int    // messages kept under captures/
 }
 
 func newConn(s *Server, nc net.Conn, transport string, ip netip.Addr) *conn {
@@ -253,6 +259,12 @@ func (c *conn) report(step Step, user, handed, detail string) {
 // capture keeps m's bytes, credentials redacted.
 func (c *conn) capture(m *Message, reason string) {
 	if c.s.cfg.Capturer == nil {
+		return
+	}
+	if c.captured++; c.captured > maxCapturesPerConn {
+		if c.captured == maxCapturesPerConn+1 {
+			c.s.cfg.Log.Warn("sip: no more captures from this connection", "client", c.ip, "limit", maxCapturesPerConn)
+		}
 		return
 	}
 	c.s.cfg.Capturer.CaptureSIP(c.s.cfg.Now(), c.ip, reason, redacted(m).Bytes())
