@@ -27,15 +27,9 @@ type Limits struct {
 var DefaultLimits = Limits{MaxHeaderBytes: 16 << 10, MaxBodyBytes: 64 << 10, MaxHeaders: 128}
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxHeaderBytes <= 0 {
-		l.MaxHeaderBytes = DefaultLimits.MaxHeaderBytes
-	}
-	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = DefaultLimits.MaxBodyBytes
-	}
-	if l.MaxHeaders <= 0 {
-		l.MaxHeaders = DefaultLimits.MaxHeaders
-	}
+	setDefault(&l.MaxHeaderBytes, DefaultLimits.MaxHeaderBytes)
+	setDefault(&l.MaxBodyBytes, DefaultLimits.MaxBodyBytes)
+	setDefault(&l.MaxHeaders, DefaultLimits.MaxHeaders)
 	return l
 }
 
