@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/directory"
@@ -184,10 +185,14 @@ func directoryHealth(cfg directory.Config, st directory.State) [3]string {
 	return [3]string{"domain controller (Samba) for " + strings.ToUpper(cfg.Realm), strings.Join(cfg.Interfaces, ", "), state}
 }
 
-// directoryObserver puts what phones do at the lab's domain controller
-// (Samba's authentication audit) on their timelines. Like SIP, the audit
-// carries no MAC: the phone is matched by address. What the appliance's
-// own addresses do (Samba's processes, samba-tool) is not a phone's.
+// directoryObserver puts what phones do at the lab's domain controller on
+// their timelines: Samba's authentication audit and LDAP searches (the
+// audit file), and the DC locator pings the appliance relays. Like SIP,
+// none carries a MAC: the phone is matched by address. What the
+// appliance's own addresses do (Samba's processes, samba-tool) is not a
+// phone's. When Samba stops unasked, or answers again after that, every
+// phone that was at the domain controller in the last recentWindow is
+// told on its timeline: a sign-in that stalls there shows why.
 //
 // Repeats are coalesced: MIT kinit asks over UDP, is told the answer is
 // too big for a datagram and asks again over TCP, and Samba logs both
@@ -195,16 +200,26 @@ func directoryHealth(cfg directory.Config, st directory.State) [3]string {
 type directoryObserver struct {
 	a     *app
 	local map[netip.Addr]bool
-	// last is the last event put on a timeline (only FollowAudit's
-	// goroutine calls DirectoryAudit).
+
+	mu sync.Mutex
+	// last is the last event put on a timeline.
 	last store.Event
+	// recent is when each address was last at the domain controller, at
+	// most maxRecent addresses.
+	recent map[netip.Addr]time.Time
 }
 
-// directoryRepeat is how close a repeat of an event follows it.
-const directoryRepeat = 2 * time.Second
+const (
+	// directoryRepeat is how close a repeat of an event follows it.
+	directoryRepeat = 2 * time.Second
+	// recentWindow is how long after its last step a phone hears of
+	// Samba's restarts, and maxRecent how many phones are remembered.
+	recentWindow = 10 * time.Minute
+	maxRecent    = 4096
+)
 
 func newDirectoryObserver(a *app) *directoryObserver {
-	o := &directoryObserver{a: a, local: map[netip.Addr]bool{}}
+	o := &directoryObserver{a: a, local: map[netip.Addr]bool{}, recent: map[netip.Addr]time.Time{}}
 	addrs, _ := net.InterfaceAddrs()
 	for _, addr := range addrs {
 		if ipn, ok := addr.(*net.IPNet); ok {
@@ -218,14 +233,16 @@ func newDirectoryObserver(a *app) *directoryObserver {
 
 // directorySteps name the audit's kinds on the timeline.
 var directorySteps = map[string]string{
-	directory.AuditKerberos: store.DirectoryKerberos,
-	directory.AuditLDAPBind: store.DirectoryLDAPBind,
-	directory.AuditNTLM:     store.DirectoryNTLM,
-	directory.AuditTicket:   store.DirectoryTicket,
+	directory.AuditKerberos:   store.DirectoryKerberos,
+	directory.AuditLDAPBind:   store.DirectoryLDAPBind,
+	directory.AuditLDAPSearch: store.DirectoryLDAPSearch,
+	directory.AuditNTLM:       store.DirectoryNTLM,
+	directory.AuditTicket:     store.DirectoryTicket,
 }
 
 func (o *directoryObserver) DirectoryAudit(e directory.AuditEvent) {
-	if e.ClientIP.IsLoopback() || o.local[e.ClientIP] {
+	if e.Kind == directory.AuditSamba {
+		o.sambaEvent(e)
 		return
 	}
 	step, ok := directorySteps[e.Kind]
@@ -233,18 +250,105 @@ func (o *directoryObserver) DirectoryAudit(e directory.AuditEvent) {
 		step = e.Kind
 	}
 	detail := e.Method
-	if (e.Kind == directory.AuditNTLM || e.Kind == directory.AuditTicket) && e.Service != "" {
+	switch {
+	case e.Kind == directory.AuditLDAPSearch:
+		detail = e.Detail
+	case (e.Kind == directory.AuditNTLM || e.Kind == directory.AuditTicket) && e.Service != "":
 		// Which service is the news: the step names Kerberos and LDAP.
 		detail = strings.TrimSuffix(e.Service+", "+detail, ", ")
 	}
-	ev := store.Event{
+	o.observe(e.ClientIP, store.Event{
 		Time: e.At, Kind: store.EventDirectory, IP: e.ClientIP.String(),
 		DirectoryStep: step, User: e.User, DirectoryError: e.Failure(), Detail: detail,
+	})
+}
+
+// Ping puts a DC locator ping the relay answered (or could not) on the
+// phone's timeline.
+func (o *directoryObserver) Ping(p directory.Ping) {
+	var parts []string
+	if p.Domain != "" {
+		parts = append(parts, p.Domain)
 	}
+	if p.Host != "" {
+		parts = append(parts, "host "+p.Host)
+	}
+	if p.NtVer != 0 {
+		parts = append(parts, fmt.Sprintf("NtVer 0x%X", p.NtVer))
+	}
+	detail := strings.Join(parts, ", ")
+	if p.Reply != "" {
+		detail = strings.TrimPrefix(detail+": "+p.Reply, ": ")
+	}
+	ip := p.Client.Addr()
+	o.observe(ip, store.Event{
+		Time: p.At, Kind: store.EventDirectory, IP: ip.String(),
+		DirectoryStep: store.DirectoryPing, User: p.User, DirectoryError: p.Err, Detail: detail,
+	})
+}
+
+// observe puts ev on the timeline of the phone at ip, unless ip is the
+// appliance's or ev repeats the last event.
+func (o *directoryObserver) observe(ip netip.Addr, ev store.Event) {
+	if !ip.IsValid() || ip.IsLoopback() || o.local[ip] {
+		return
+	}
+	o.mu.Lock()
 	if p := o.last; p.IP == ev.IP && p.DirectoryStep == ev.DirectoryStep && p.User == ev.User &&
 		p.DirectoryError == ev.DirectoryError && p.Detail == ev.Detail && ev.Time.Sub(p.Time) < directoryRepeat {
+		o.mu.Unlock()
 		return
 	}
 	o.last = ev
+	o.remember(ip, ev.Time)
+	o.mu.Unlock()
 	o.a.store.Observe(ev)
+}
+
+// remember notes ip's step at t, forgetting the addresses older than
+// recentWindow when the table is full (and, if none is, not adding ip).
+func (o *directoryObserver) remember(ip netip.Addr, t time.Time) {
+	if _, ok := o.recent[ip]; !ok && len(o.recent) >= maxRecent {
+		for a, at := range o.recent {
+			if t.Sub(at) > recentWindow {
+				delete(o.recent, a)
+			}
+		}
+		if len(o.recent) >= maxRecent {
+			return
+		}
+	}
+	o.recent[ip] = t
+}
+
+// sambaEvent tells the phones recently at the domain controller that
+// Samba stopped or answers again.
+func (o *directoryObserver) sambaEvent(e directory.AuditEvent) {
+	at := e.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	ev := store.Event{Time: at, Kind: store.EventDirectory, DirectoryStep: store.DirectorySamba, Detail: e.Detail}
+	switch e.Method {
+	case directory.SambaExited:
+		ev.DirectoryError, ev.Detail = e.Detail, ""
+	case directory.SambaReady:
+		if e.Detail == "" {
+			return // a start, not a return after a stop
+		}
+	default:
+		return
+	}
+	o.mu.Lock()
+	var ips []netip.Addr
+	for ip, t := range o.recent {
+		if at.Sub(t) <= recentWindow {
+			ips = append(ips, ip)
+		}
+	}
+	o.mu.Unlock()
+	for _, ip := range ips {
+		ev.IP = ip.String()
+		o.a.store.Observe(ev)
+	}
 }

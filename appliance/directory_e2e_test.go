@@ -99,9 +99,12 @@ func TestDirectoryEndToEnd(t *testing.T) {
 	// must simply not be refused.
 	checkCertnewP7B(t, cliNS, krbEnv, caCer)
 
-	// The phone's steps at the DC are on its timeline: Samba's audit,
-	// matched by the phone's address.
-	checkDirectoryTimeline(t, srvNS, data, "10.78.0.2")
+	// The phone's steps at the DC are on its timeline, matched by the
+	// phone's address: the DC locator pings the appliance relayed (net
+	// ads lookup), Samba's audit (binds, the ticket) and its searches.
+	checkDirectoryTimeline(t, srvNS, data, "10.78.0.2",
+		"dc locator ping  ok", "ldap bind tech@lab.local ok", "ldap bind tech@lab.local wrong password",
+		"kerberos tech@LAB.LOCAL ok", "ldap search  ok")
 
 	// Every DC locator name Samba listed points at the appliance.
 	records, err := os.ReadFile(filepath.Join(data, "directory", "dc-records.txt"))
@@ -133,6 +136,8 @@ func TestDirectoryEndToEnd(t *testing.T) {
 	if !strings.Contains(srv.log(), "samba stopped; restarting") || !strings.Contains(srv.log(), "killed by signal 9") {
 		t.Errorf("the restart is not logged:\n%s", srv.log())
 	}
+	// And the phone that was signing in is told, on its timeline.
+	checkDirectoryTimeline(t, srvNS, data, "10.78.0.2", "samba  samba was killed by signal 9 (killed); restarting in 1s", "samba  ok")
 	for _, p := range pids {
 		if proctest.Alive(p) {
 			t.Errorf("process %d of the killed samba is alive", p)
@@ -266,9 +271,9 @@ func checkCertnewP7B(t *testing.T, ns string, krbEnv []string, caCer []byte) {
 }
 
 // checkDirectoryTimeline reads, through the admin API of the appliance
-// in namespace ns, the timeline of the phone at ip: it holds the lab
-// account's LDAP simple bind, the refused one and its Kerberos ticket.
-func checkDirectoryTimeline(t *testing.T, ns, data, ip string) {
+// in namespace ns, the timeline of the phone at ip: it holds the directory
+// events want ("step user error-or-ok").
+func checkDirectoryTimeline(t *testing.T, ns, data, ip string, want ...string) {
 	t.Helper()
 	addrs := readServeInfo(t, data)
 	token, err := os.ReadFile(tokenPath(data))
@@ -276,7 +281,6 @@ func checkDirectoryTimeline(t *testing.T, ns, data, ip string) {
 		t.Fatal(err)
 	}
 	c := &apiClient{base: "http://" + addrs.Dashboard, token: strings.TrimSpace(string(token)), http: nsHTTPClient(t, ns)}
-	want := []string{"ldap bind tech@lab.local ok", "ldap bind tech@lab.local wrong password", "kerberos tech@LAB.LOCAL ok"}
 	var got []string
 	deadline := time.Now().Add(10 * time.Second)
 	for {

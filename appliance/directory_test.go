@@ -35,10 +35,27 @@ func TestDirectoryObserver(t *testing.T) {
 		// kinit's retry over TCP
 		{At: at.Add(2*time.Second + 40*time.Millisecond), ClientIP: phone, Kind: directory.AuditKerberos, Service: "Kerberos KDC", Method: "ENC-TS Pre-authentication", User: "tech@LAB.LOCAL", Status: "NT_STATUS_OK"},
 		{At: at.Add(3 * time.Second), ClientIP: phone, Kind: directory.AuditNTLM, Service: "SMB2", Method: "NTLMSSP, NTLMv2", User: `LAB\tech`, Status: "NT_STATUS_OK"},
+		{At: at.Add(4 * time.Second), ClientIP: phone, Kind: directory.AuditLDAPSearch, Service: "LDAP", Method: "SUB", Detail: "(objectClass=certificationAuthority) in CN=Configuration,DC=lab,DC=local", Status: "NT_STATUS_OK"},
+		// Samba stops and answers again: the phone was just there.
+		{At: at.Add(5 * time.Second), Kind: directory.AuditSamba, Method: directory.SambaExited, Detail: "samba was killed by signal 9 (killed); restarting in 1s", Status: "NT_STATUS_UNSUCCESSFUL"},
+		{At: at.Add(7 * time.Second), Kind: directory.AuditSamba, Method: directory.SambaReady, Detail: "2.0 s after it stopped", Status: "NT_STATUS_OK"},
+		// A first start is no news.
+		{At: at.Add(8 * time.Second), Kind: directory.AuditSamba, Method: directory.SambaReady, Status: "NT_STATUS_OK"},
 		{At: at, ClientIP: netip.MustParseAddr("127.0.0.1"), Kind: directory.AuditKerberos, Status: "NT_STATUS_OK"},
 		{At: at, ClientIP: netip.MustParseAddr("10.78.0.1"), Kind: directory.AuditNTLM, User: `LAB\TANJAY$`, Status: "NT_STATUS_OK"},
 	} {
 		o.DirectoryAudit(e)
+	}
+	// The relay's pings: answered, and one Samba did not answer.
+	o.Ping(directory.Ping{At: at.Add(-time.Second), Client: netip.AddrPortFrom(phone, 50000), Domain: "lab.local", Host: "CX700-01", NtVer: 0x16, Reply: "LOGON_SAM_LOGON_RESPONSE_EX"})
+	o.Ping(directory.Ping{At: at.Add(6 * time.Second), Client: netip.AddrPortFrom(phone, 50001), Domain: "lab.local", NtVer: 0x16, Err: "no answer from Samba (CLDAP port 1389)"})
+	o.Ping(directory.Ping{At: at, Client: netip.MustParseAddrPort("10.78.0.1:5000"), NtVer: 6, Reply: "LOGON_SAM_LOGON_RESPONSE_EX"})
+	// A phone that was there long before hears nothing of the restart.
+	old := netip.MustParseAddr("10.78.0.3")
+	o.DirectoryAudit(directory.AuditEvent{At: at.Add(-time.Hour), ClientIP: old, Kind: directory.AuditLDAPBind, Status: "NT_STATUS_OK"})
+	o.DirectoryAudit(directory.AuditEvent{At: at.Add(9 * time.Second), Kind: directory.AuditSamba, Method: directory.SambaExited, Detail: "samba exited with status 1; restarting in 2s", Status: "NT_STATUS_UNSUCCESSFUL"})
+	if d, ok := st.DeviceByIP("10.78.0.3"); !ok || len(st.Events(nil, d.ID)) != 1 {
+		t.Errorf("the phone that was at the DC an hour ago: %+v, %d events", d, len(st.Events(nil, d.ID)))
 	}
 	d, ok := st.DeviceByIP("10.78.0.2")
 	if !ok || d.Stage != store.StageDiscovered {
@@ -50,10 +67,16 @@ func TestDirectoryObserver(t *testing.T) {
 			got = append(got, ev)
 		}
 	}
-	want := []store.Event{
+	want := []store.Event{ // in the order observed
 		{Time: at.Add(time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectoryLDAPBind, User: "tech@lab.local", DirectoryError: "wrong password", Detail: "simple bind, Plaintext"},
 		{Time: at.Add(2 * time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectoryKerberos, User: "tech@LAB.LOCAL", Detail: "ENC-TS Pre-authentication"},
 		{Time: at.Add(3 * time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectoryNTLM, User: `LAB\tech`, Detail: "SMB2, NTLMSSP, NTLMv2"},
+		{Time: at.Add(4 * time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectoryLDAPSearch, Detail: "(objectClass=certificationAuthority) in CN=Configuration,DC=lab,DC=local"},
+		{Time: at.Add(5 * time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectorySamba, DirectoryError: "samba was killed by signal 9 (killed); restarting in 1s"},
+		{Time: at.Add(7 * time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectorySamba, Detail: "2.0 s after it stopped"},
+		{Time: at.Add(-time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectoryPing, Detail: "lab.local, host CX700-01, NtVer 0x16: LOGON_SAM_LOGON_RESPONSE_EX"},
+		{Time: at.Add(6 * time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectoryPing, DirectoryError: "no answer from Samba (CLDAP port 1389)", Detail: "lab.local, NtVer 0x16"},
+		{Time: at.Add(9 * time.Second), Kind: store.EventDirectory, IP: "10.78.0.2", DirectoryStep: store.DirectorySamba, DirectoryError: "samba exited with status 1; restarting in 2s"},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Event{}, "Seq", "DeviceID")); diff != "" {
 		t.Errorf("timeline (-want +got):\n%s", diff)

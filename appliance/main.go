@@ -40,7 +40,7 @@ func init() {
 		"restore":    {"RULE… | --all", "Put each rule's Restore version back as Approved; phones above it are then offered the lower version.", ruleAction("restore")},
 		"testdevice": {"add|rm|ls [MAC|SERIAL]", "Name the phones that get Pending versions, by MAC or serial number.", runTestDevice},
 		"devices":    {"[flags]", "List the phones the appliance has seen, with their stage and versions.", runDevices},
-		"directory":  {"provision [flags]", "Provision the lab's domain controller (Samba AD DC) that beta phones read the appliance CA from; root.", runDirectory},
+		"directory":  {"provision|run [flags]", "Provision the lab's domain controller (Samba AD DC) that beta phones read the appliance CA from, or run it as its own service; root.", runDirectory},
 		"version":    {"", "Print the version.", runVersion},
 	}
 }

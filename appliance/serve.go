@@ -287,11 +287,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	if a.directory != nil {
 		bound.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",")
 		g.Go(func() error { return a.directory.Run(gctx) })
-		g.Go(func() error { return directory.FollowAudit(gctx, a.directoryCfg, newDirectoryObserver(a)) })
 	}
 	if a.directoryWatch != nil {
 		bound.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",") + " (its own service, watched)"
 		g.Go(func() error { return a.directoryWatch.Run(gctx) })
+	}
+	if a.directory != nil || a.directoryWatch != nil {
+		// Either way the Supervisor writes the audit file (and Samba's
+		// restarts into it) and the appliance relays the DC locator pings.
+		obs := newDirectoryObserver(a)
+		g.Go(func() error { return directory.FollowAudit(gctx, a.directoryCfg, obs) })
+		relay := &directory.CLDAPRelay{Addrs: directory.InterfaceAddrs(a.directoryCfg.Interfaces), Report: obs.Ping, Log: log}
+		g.Go(func() error {
+			if err := relay.Run(gctx); err != nil {
+				// DNS, SIP and the update service go on; phones
+				// that ping over UDP find no DC.
+				log.Error("the domain controller's locator pings are not relayed", "err", err)
+			}
+			return nil
+		})
 	}
 	if sipLns.tcp != nil {
 		bound.SIP = sipLns.tcp.Addr().String()

@@ -742,7 +742,16 @@ func TestDirectoryEventSummary(t *testing.T) {
 		{"anonymous bind", dc(store.DirectoryLDAPBind, "", "", "simple bind"), "domain controller: LDAP anonymous bind succeeded (simple bind)"},
 		{"ntlm", dc(store.DirectoryNTLM, `LAB\tech`, "", "SMB2, NTLMSSP, NTLMv2"), `domain controller: NTLM sign-in as LAB\tech succeeded (SMB2, NTLMSSP, NTLMv2)`},
 		{"service ticket", dc(store.DirectoryTicket, `LAB\tech`, "", "LDAP, krb5"), `domain controller: Kerberos ticket of LAB\tech accepted (LDAP, krb5)`},
-		{"a step this dashboard does not know", dc("cldap ping", "", "", ""), "domain controller: cldap ping succeeded"},
+		{"ping", dc(store.DirectoryPing, "", "", "lab.local, host CX700-01, NtVer 0x16: LOGON_SAM_LOGON_RESPONSE_EX"),
+			"domain controller: DC locator ping answered (lab.local, host CX700-01, NtVer 0x16: LOGON_SAM_LOGON_RESPONSE_EX)"},
+		{"ping, Samba silent", dc(store.DirectoryPing, "", "no answer from Samba (CLDAP port 1389)", "lab.local, NtVer 0x16"),
+			"domain controller: DC locator ping unanswered: no answer from Samba (CLDAP port 1389) (lab.local, NtVer 0x16)"},
+		{"anonymous search", dc(store.DirectoryLDAPSearch, "anonymous", "", "(objectClass=certificationAuthority) in CN=Configuration,DC=lab,DC=local"),
+			"domain controller: LDAP search as anonymous answered ((objectClass=certificationAuthority) in CN=Configuration,DC=lab,DC=local)"},
+		{"samba killed", dc(store.DirectorySamba, "", "samba was killed by signal 9 (killed); restarting in 1s", ""),
+			"domain controller: Samba stopped: samba was killed by signal 9 (killed); restarting in 1s"},
+		{"samba back", dc(store.DirectorySamba, "", "", "2.0 s after it stopped"), "domain controller: Samba answering again (2.0 s after it stopped)"},
+		{"a step this dashboard does not know", dc("netbios ping", "", "", ""), "domain controller: netbios ping succeeded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := eventSummary(tc.ev); got != tc.want {

@@ -234,10 +234,13 @@ func sipSummary(e store.Event) string {
 // directorySteps phrase each step at the lab's domain controller: what
 // was asked ("%s" is the user), and the verbs for granted and refused.
 var directorySteps = map[string]struct{ what, anonymous, ok, refused string }{
-	store.DirectoryKerberos: {"Kerberos ticket for %s", "Kerberos ticket", "granted", "refused"},
-	store.DirectoryLDAPBind: {"LDAP bind as %s", "LDAP anonymous bind", "succeeded", "failed"},
-	store.DirectoryNTLM:     {"NTLM sign-in as %s", "NTLM anonymous sign-in", "succeeded", "failed"},
-	store.DirectoryTicket:   {"Kerberos ticket of %s", "Kerberos ticket", "accepted", "refused"},
+	store.DirectoryPing:       {"DC locator ping for %s", "DC locator ping", "answered", "unanswered"},
+	store.DirectoryKerberos:   {"Kerberos ticket for %s", "Kerberos ticket", "granted", "refused"},
+	store.DirectoryLDAPBind:   {"LDAP bind as %s", "LDAP anonymous bind", "succeeded", "failed"},
+	store.DirectoryLDAPSearch: {"LDAP search as %s", "LDAP search", "answered", "failed"},
+	store.DirectoryNTLM:       {"NTLM sign-in as %s", "NTLM anonymous sign-in", "succeeded", "failed"},
+	store.DirectoryTicket:     {"Kerberos ticket of %s", "Kerberos ticket", "accepted", "refused"},
+	store.DirectorySamba:      {"Samba %s", "Samba", "answering again", "stopped"},
 }
 
 // directorySummary is a step at the lab's domain controller on the

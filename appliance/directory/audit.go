@@ -22,6 +22,28 @@ const (
 	// AuditTicket is a Kerberos service ticket presented to a service
 	// (an LDAP GSSAPI bind, SMB): Samba logs it as an authorization only.
 	AuditTicket = "kerberos ticket used"
+	// AuditLDAPSearch is an LDAP search over TCP, an LDAP ping (a search
+	// of the root DSE for Netlogon) included: Samba logs it at debug level
+	// 5 as a text line, which the Supervisor writes to the audit file as a
+	// JSON record of type searchType. Detail is the filter and base.
+	AuditLDAPSearch = "ldap search"
+	// AuditSamba is something that happened to Samba itself (the
+	// Supervisor's record of type sambaType): Detail says what, Status is
+	// not NT_STATUS_OK when it stopped unasked. It has no client address.
+	AuditSamba = "samba"
+)
+
+// The record types the Supervisor adds to the audit file beside Samba's
+// own ("Authentication", "Authorization").
+const (
+	searchType = "tanjaySearch"
+	sambaType  = "tanjaySamba"
+)
+
+// The Event kinds of an AuditSamba record (AuditEvent.Method).
+const (
+	SambaExited = "exited" // stopped unasked; Detail says why and when it restarts
+	SambaReady  = "ready"  // answering LDAP; after a restart, Detail says how long it was away
 )
 
 // AuditEvent is one authentication Samba logged (its JSON authentication
@@ -40,8 +62,11 @@ type AuditEvent struct {
 	// User is who the client said it was: tech@lab.local, LAB\tech,
 	// tech@LAB.LOCAL; empty for an anonymous bind.
 	User string
-	// Status is Samba's NT status, NT_STATUS_OK when it succeeded.
+	// Status is Samba's NT status, NT_STATUS_OK when it succeeded; for a
+	// search, the LDAP result when it is not Success.
 	Status string
+	// Detail is a search's filter and base, or what happened to Samba.
+	Detail string
 }
 
 // OK reports whether the authentication succeeded.
@@ -82,10 +107,31 @@ var statusWords = map[string]string{
 // Samba writes null for unknown strings; a missing or mistyped field
 // leaves the zero value.
 type auditRecord struct {
-	Timestamp      string       `json:"timestamp"`
-	Type           string       `json:"type"`
-	Authentication *auditFields `json:"Authentication"`
-	Authorization  *auditFields `json:"Authorization"`
+	Timestamp      string        `json:"timestamp"`
+	Type           string        `json:"type"`
+	Authentication *auditFields  `json:"Authentication"`
+	Authorization  *auditFields  `json:"Authorization"`
+	Search         *searchFields `json:"tanjaySearch"`
+	Samba          *sambaFields  `json:"tanjaySamba"`
+}
+
+// searchFields are the parts of Samba's "LDAP Query" line the Supervisor
+// keeps (parseSearchLine).
+type searchFields struct {
+	RemoteAddress string `json:"remoteAddress"`
+	Principal     string `json:"principal"` // the SID the client is bound as
+	Filter        string `json:"filter"`
+	BaseDN        string `json:"basedn"`
+	Scope         string `json:"scope"`
+	Result        string `json:"result"`
+	Duration      string `json:"duration"`
+}
+
+// sambaFields is an Event of the Supervisor.
+type sambaFields struct {
+	Event  string `json:"event"`
+	PID    int    `json:"pid"`
+	Detail string `json:"detail"`
 }
 
 type auditFields struct {
@@ -146,6 +192,27 @@ func ParseAuditLine(line []byte) (AuditEvent, bool) {
 		e.Kind, e.Service, e.Method, e.Status = AuditTicket, a.ServiceDescription, a.AuthType, "NT_STATUS_OK"
 		e.User = qualifiedUser(a.Domain, a.Account)
 		e.ClientIP = auditAddr(a.RemoteAddress)
+	case r.Type == searchType && r.Search != nil:
+		q := r.Search
+		e.Kind, e.Service, e.Method = AuditLDAPSearch, "LDAP", q.Scope
+		e.Detail = q.Filter
+		if q.BaseDN != "" {
+			e.Detail += " in " + q.BaseDN
+		}
+		if q.Principal == anonymousSID {
+			e.User = "anonymous"
+		}
+		e.Status = "NT_STATUS_OK"
+		if q.Result != "Success" {
+			e.Status = q.Result
+		}
+		e.ClientIP = auditAddr(q.RemoteAddress)
+	case r.Type == sambaType && r.Samba != nil:
+		e.Kind, e.Method, e.Detail, e.Status = AuditSamba, r.Samba.Event, r.Samba.Detail, "NT_STATUS_OK"
+		if r.Samba.Event == SambaExited {
+			e.Status = "NT_STATUS_UNSUCCESSFUL"
+		}
+		return e, r.Samba.Event != ""
 	default:
 		return AuditEvent{}, false
 	}

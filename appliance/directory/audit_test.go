@@ -147,11 +147,98 @@ func FuzzParseAuditLine(f *testing.F) {
 		if !ok {
 			return
 		}
-		if !e.ClientIP.IsValid() || e.Kind == "" || e.Status == "" {
+		if e.Kind != AuditSamba && !e.ClientIP.IsValid() || e.Kind == "" || e.Status == "" {
 			t.Errorf("incomplete event %+v from %q", e, line)
 		}
 		if strings.Contains(e.Failure(), "NT_STATUS") {
 			t.Errorf("failure %q", e.Failure())
+		}
+	})
+}
+
+// Samba 4.17's "LDAP Query" lines (debug level 5), as samba -i prints them.
+const (
+	pingLine   = `ldapsrv_SearchRequest: LDAP Query: Duration was 0.00s, SearchRequest by S-1-5-7 from ipv4:10.79.0.2:57326 filter: [(&(DnsDomain=lab.local)(NtVer=\06\00\00\00))] basedn: [] scope: [BASE] result: Success`
+	caLine     = `ldapsrv_SearchRequest: LDAP Query: Duration was 0.00s, SearchRequest by S-1-5-21-1691872924-548044618-3726868487-1102 from ipv4:10.79.0.2:57328 filter: [(objectClass=certificationAuthority)] basedn: [CN=Configuration,DC=lab,DC=local] scope: [SUB] result: Success`
+	longLine   = `ldapsrv_SearchRequest: Long LDAP Query: Duration was 31.20s, MaxQueryDuration(120)/4 == 30 in SearchRequest by S-1-5-7 from ipv6:fe80::1:50000 filter: [(cn=*)] basedn: [DC=lab,DC=local] scope: [SUB] result: Time limit exceeded`
+	trickyLine = `ldapsrv_SearchRequest: LDAP Query: Duration was 0.01s, SearchRequest by S-1-5-7 from ipv4:10.0.0.9:1 filter: [(cn=a] basedn: [x] scope: [y] result: z)] basedn: [DC=lab,DC=local] scope: [ONE] result: No such object`
+)
+
+func TestParseSearchLine(t *testing.T) {
+	tests := []struct {
+		line string
+		want searchFields
+	}{
+		{pingLine, searchFields{RemoteAddress: "ipv4:10.79.0.2:57326", Principal: "S-1-5-7", Filter: `(&(DnsDomain=lab.local)(NtVer=\06\00\00\00))`, BaseDN: "", Scope: "BASE", Result: "Success", Duration: "0.00s"}},
+		{caLine, searchFields{RemoteAddress: "ipv4:10.79.0.2:57328", Principal: "S-1-5-21-1691872924-548044618-3726868487-1102", Filter: "(objectClass=certificationAuthority)", BaseDN: "CN=Configuration,DC=lab,DC=local", Scope: "SUB", Result: "Success", Duration: "0.00s"}},
+		{longLine, searchFields{RemoteAddress: "ipv6:fe80::1:50000", Principal: "S-1-5-7", Filter: "(cn=*)", BaseDN: "DC=lab,DC=local", Scope: "SUB", Result: "Time limit exceeded", Duration: "31.20s"}},
+		// A filter holding the separators: the fixed parts are taken from the right.
+		{trickyLine, searchFields{RemoteAddress: "ipv4:10.0.0.9:1", Principal: "S-1-5-7", Filter: "(cn=a] basedn: [x] scope: [y] result: z)", BaseDN: "DC=lab,DC=local", Scope: "ONE", Result: "No such object", Duration: "0.01s"}},
+	}
+	for _, tt := range tests {
+		got, ok := parseSearchLine(tt.line)
+		if !ok {
+			t.Errorf("parseSearchLine(%q) failed", tt.line)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("parseSearchLine(%q) (-want +got):\n%s", tt.line, diff)
+		}
+	}
+	for _, bad := range []string{"", "LDAP Query: Duration was ", "ldapsrv_SearchRequest: LDAP Query: Duration was 0.00s, SearchRequest by S-1-5-7 from x filter: [a]", "SearchRequest: scope: [SUB]"} {
+		if got, ok := parseSearchLine(bad); ok {
+			t.Errorf("parseSearchLine(%q) = %+v, want failure", bad, got)
+		}
+	}
+}
+
+// TestSearchRecord: the Supervisor's record of a search reads back as an
+// event: anonymous when the principal is S-1-5-7, the LDAP result as the
+// failure.
+func TestSearchRecord(t *testing.T) {
+	at := time.Date(2026, 12, 6, 6, 23, 19, 406240000, time.UTC)
+	for _, tt := range []struct {
+		line, user, detail, failure string
+		ip                          string
+	}{
+		{pingLine, "anonymous", `(&(DnsDomain=lab.local)(NtVer=\06\00\00\00))`, "", "10.79.0.2"},
+		{caLine, "", "(objectClass=certificationAuthority) in CN=Configuration,DC=lab,DC=local", "", "10.79.0.2"},
+		{trickyLine, "anonymous", "(cn=a] basedn: [x] scope: [y] result: z) in DC=lab,DC=local", "no such object", "10.0.0.9"},
+	} {
+		q, _ := parseSearchLine(tt.line)
+		e, ok := ParseAuditLine([]byte(auditRecordLine(at, searchType, q)))
+		if !ok {
+			t.Fatalf("record of %q does not read back", tt.line)
+		}
+		if e.Kind != AuditLDAPSearch || e.User != tt.user || e.Detail != tt.detail || e.Failure() != tt.failure ||
+			e.ClientIP.String() != tt.ip || !e.At.Equal(at) {
+			t.Errorf("record of %q reads back as %+v (failure %q)", tt.line, e, e.Failure())
+		}
+	}
+}
+
+// FuzzParseSearchLine: no line panics, and what it finds comes from the
+// line and reads back from the audit file's record.
+func FuzzParseSearchLine(f *testing.F) {
+	for _, l := range []string{pingLine, caLine, longLine, trickyLine} {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		q, ok := parseSearchLine(line)
+		if !ok {
+			return
+		}
+		for _, part := range []string{q.Principal, q.RemoteAddress, q.Filter, q.BaseDN, q.Scope, q.Result} {
+			if !strings.Contains(line, part) {
+				t.Errorf("%q is not in %q", part, line)
+			}
+		}
+		rec := auditRecordLine(time.Unix(0, 0), searchType, q)
+		if !isAuditLine(rec) {
+			t.Errorf("record %q is not an audit line", rec)
+		}
+		if e, ok := ParseAuditLine([]byte(rec)); ok && e.Kind != AuditLDAPSearch {
+			t.Errorf("record %q reads back as %+v", rec, e)
 		}
 	})
 }

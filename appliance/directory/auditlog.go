@@ -194,7 +194,10 @@ func (w *auditWriter) write(line string) error {
 	if st, err := os.Stat(w.path); err == nil && st.Size() > maxAuditSize {
 		os.Rename(w.path, w.path+".old")
 	}
-	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
+	// 0644: in the VM the Supervisor runs as root (tanjay directory run)
+	// and the unprivileged appliance reads the file; the data directory
+	// above it keeps everyone else out.
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return err
 	}

@@ -142,11 +142,20 @@ func TestSupervisorAuditLines(t *testing.T) {
 	os.MkdirAll(filepath.Dir(cfg.AuditLogPath()), 0o755)
 	s := &Supervisor{cfg: cfg, log: slog.New(slog.NewTextHandler(&log, nil)), audit: &auditWriter{path: cfg.AuditLogPath()}}
 	bind := auditLine("10.0.0.5", "tech@lab.local")
-	s.logLines(strings.NewReader("samba version 4.17.12-Debian started.\n"+bind+"\n\n"), 7)
-	if b, _ := os.ReadFile(cfg.AuditLogPath()); string(b) != bind+"\n" {
-		t.Errorf("audit file %q", b)
+	s.logLines(strings.NewReader("samba version 4.17.12-Debian started.\n"+bind+"\n\nprefork_pipe_handler: Child 21637 exiting\n"+
+		"gendb_search_v: DC=lab,DC=local NULL -> 1\n"+caLine+"\n"), 7)
+	b, _ := os.ReadFile(cfg.AuditLogPath())
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 2 || lines[0] != bind {
+		t.Fatalf("audit file %q", b)
 	}
-	if got := log.String(); !strings.Contains(got, `line="samba version 4.17.12-Debian started."`) || strings.Contains(got, "timestamp") {
+	if e, ok := ParseAuditLine([]byte(lines[1])); !ok || e.Kind != AuditLDAPSearch || e.ClientIP.String() != "10.79.0.2" {
+		t.Errorf("search record %q reads as %+v", lines[1], e)
+	}
+	// At Info the log shows what matters, not level 5's chatter.
+	got := log.String()
+	if !strings.Contains(got, `line="samba version 4.17.12-Debian started."`) || strings.Contains(got, "timestamp") ||
+		strings.Contains(got, "prefork") || strings.Contains(got, "gendb_search_v") || strings.Contains(got, "LDAP Query") {
 		t.Errorf("log:\n%s", got)
 	}
 }

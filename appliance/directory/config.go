@@ -46,7 +46,16 @@ type Config struct {
 	// (ldbsearch, ldbmodify).
 	// Default: found on PATH.
 	Samba, LDB string
+	// SambaOptions are extra smb.conf options ("name = value") the
+	// Supervisor gives samba on its command line (the VM names its fixed
+	// Diffie-Hellman group this way).
+	SambaOptions []string
 }
+
+// CLDAPPort is where Samba answers CLDAP (its "cldap port"): the
+// appliance owns UDP 389 and relays each DC locator ping there (CLDAPRelay),
+// to put it on the phone's timeline, since Samba does not log them.
+const CLDAPPort = 1389
 
 // Defaults of Config.
 const (

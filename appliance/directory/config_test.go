@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -149,8 +150,9 @@ func TestSupervisorBackoff(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var events []Event
+	dir := t.TempDir()
 	s := &Supervisor{
-		cfg: Config{Dir: t.TempDir()}, log: discardLog(),
+		cfg: Config{Dir: dir}, log: discardLog(), audit: &auditWriter{path: filepath.Join(dir, "audit.json")},
 		reporter: ReporterFunc(func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }),
 		ready:    func(context.Context) bool { return false },
 		command:  []string{"/bin/sh", "-c", "echo starting; exit 3"},
@@ -177,6 +179,27 @@ func TestSupervisorBackoff(t *testing.T) {
 	}
 	if st := s.State(); st.Phase != PhaseStopped || st.Restarts != 2 || st.LastError != "samba exited with status 3" {
 		t.Errorf("state %+v", st)
+	}
+	// Each exit is in the audit file too, where serve reads it.
+	b, err := os.ReadFile(s.audit.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		e, ok := ParseAuditLine([]byte(line))
+		if !ok || e.Kind != AuditSamba || e.At.IsZero() {
+			t.Errorf("audit line %q: %+v, %v", line, e, ok)
+			continue
+		}
+		recorded = append(recorded, e.Method+" "+e.Detail+" "+e.Failure())
+	}
+	wantRec := []string{
+		"exited samba exited with status 3; restarting in 1s unsuccessful",
+		"exited samba exited with status 3; restarting in 2s unsuccessful",
+	}
+	if diff := cmp.Diff(wantRec, recorded); diff != "" {
+		t.Errorf("audit records (-want +got):\n%s", diff)
 	}
 }
 

@@ -172,6 +172,7 @@ func readGlobals(path string) (map[string]string, error) {
 //     in Linux's ephemeral port range, where another program's connection
 //     may hold the port an RPC endpoint wants and Samba exits; 61000 and up
 //     are above that range.
+//   - cldap port: the appliance relays UDP 389 there (CLDAPPort).
 //   - log level: Samba's JSON authentication audit (debug class
 //     auth_json_audit) at level 5, every authentication and anonymous
 //     bind, into AuditLogPath: the phones' timelines read it.
@@ -191,6 +192,7 @@ func smbConf(cfg Config) string {
 	server services = -dns -dnsupdate
 	ldap server require strong auth = no
 	rpc server dynamic port range = 61000-61999
+	cldap port = %d
 	private dir = %s
 	state directory = %s
 	cache directory = %s
@@ -215,7 +217,7 @@ func smbConf(cfg Config) string {
 	path = %s
 	read only = no
 `, strings.ToUpper(cfg.Host), cfg.Realm, cfg.NetBIOS, strings.Join(cfg.Interfaces, " "),
-		filepath.Join(d, "private"), filepath.Join(d, "state"), filepath.Join(d, "cache"), d,
+		CLDAPPort, filepath.Join(d, "private"), filepath.Join(d, "state"), filepath.Join(d, "cache"), d,
 		filepath.Join(d, "run"), filepath.Join(d, "bind-dns"), filepath.Join(d, "ntp_signd"),
 		filepath.Join(d, "winbindd"), filepath.Join(d, "log", "log.%m"), cfg.AuditLogPath(),
 		filepath.Join(d, "state", "sysvol"), filepath.Join(d, "state", "sysvol", cfg.DNSDomain(), "scripts"))

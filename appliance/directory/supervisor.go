@@ -55,7 +55,7 @@ type State struct {
 // Event is one thing that happened to the supervised Samba.
 type Event struct {
 	Time time.Time
-	// Kind is "started", "ready", "exited" or "stopped".
+	// Kind is "started", SambaReady, SambaExited or "stopped".
 	Kind string
 	PID  int
 	// Detail says why it exited and when it will be restarted.
@@ -86,6 +86,23 @@ type Supervisor struct {
 
 	mu    sync.Mutex
 	state State
+	// downSince is when Samba last stopped unasked (zero before).
+	downSince time.Time
+}
+
+// record writes an exit or a readiness to the audit file, where the
+// appliance reads it (FollowAudit), whether it runs the Supervisor itself
+// or Samba runs as its own service (`tanjay directory run`).
+func (s *Supervisor) record(ev Event) {
+	if ev.Kind == SambaExited {
+		s.mu.Lock()
+		s.downSince = ev.Time
+		s.mu.Unlock()
+	}
+	line := auditRecordLine(ev.Time, sambaType, sambaFields{Event: ev.Kind, PID: ev.PID, Detail: ev.Detail})
+	if err := s.audit.write(line); err != nil {
+		s.log.Warn("samba: cannot write to the audit file", "file", s.audit.path, "err", err)
+	}
 }
 
 // NewSupervisor checks cfg and returns a Supervisor of its Samba. A
@@ -115,14 +132,26 @@ func NewSupervisor(cfg Config, log *slog.Logger, reporter Reporter) (*Supervisor
 			}
 			return err == nil
 		},
-		// -i: in the foreground, logging to standard output. Samba's DNS
-		// is off in smb.conf already; the option keeps it off even in an
-		// smb.conf someone edited.
-		command: []string{cfg.program("samba"), "-i", "-s", cfg.smbConf(), "--option=server services = -dns -dnsupdate"},
+		command: sambaCommand(cfg),
 		state:   State{Phase: PhaseStopped, Since: time.Now()},
 		audit:   &auditWriter{path: cfg.AuditLogPath()},
 	}
 	return s, nil
+}
+
+// sambaCommand is Samba's command line. -i: in the foreground, logging
+// to standard output. Samba's DNS is off and its CLDAP on CLDAPPort in
+// smb.conf already; the options keep it so in an smb.conf written by an
+// older release or edited. Log level 5 logs each LDAP search (sambalog.go).
+func sambaCommand(cfg Config) []string {
+	cmd := []string{cfg.program("samba"), "-i", "-s", cfg.smbConf(),
+		"--option=server services = -dns -dnsupdate",
+		fmt.Sprintf("--option=cldap port = %d", CLDAPPort),
+		"--option=log level = 5"}
+	for _, o := range cfg.SambaOptions {
+		cmd = append(cmd, "--option="+o)
+	}
+	return cmd
 }
 
 // ldapAddr is where readiness is checked: port 389 on the first IPv4
@@ -196,7 +225,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			st.Restarts++
 		})
 		s.log.Warn("samba stopped; restarting", "err", err, "in", backoff)
-		s.reporter.DirectoryEvent(Event{Time: time.Now(), Kind: "exited", Detail: fmt.Sprintf("%v; restarting in %s", err, backoff)})
+		ev := Event{Time: time.Now(), Kind: SambaExited, Detail: fmt.Sprintf("%v; restarting in %s", err, backoff)}
+		s.record(ev)
+		s.reporter.DirectoryEvent(ev)
 		select {
 		case <-ctx.Done():
 			continue
@@ -274,7 +305,14 @@ func (s *Supervisor) awaitReady(ctx context.Context, pid int) {
 				}
 			})
 			s.log.Info("samba is ready", "pid", pid)
-			s.reporter.DirectoryEvent(Event{Time: time.Now(), Kind: "ready", PID: pid})
+			ev := Event{Time: time.Now(), Kind: SambaReady, PID: pid}
+			s.mu.Lock()
+			if !s.downSince.IsZero() {
+				ev.Detail = fmt.Sprintf("%.1f s after it stopped", ev.Time.Sub(s.downSince).Seconds())
+			}
+			s.mu.Unlock()
+			s.record(ev)
+			s.reporter.DirectoryEvent(ev)
 			return
 		}
 		select {
@@ -295,13 +333,23 @@ func (s *Supervisor) logLines(r io.Reader, pid int) {
 		line := strings.TrimSpace(sc.Text())
 		switch {
 		case line == "":
-		case isAuditLine(line):
+		case isAuditLine(line) || strings.Contains(line, "LDAP Query: Duration was "):
+			if !isAuditLine(line) {
+				q, ok := parseSearchLine(line)
+				if !ok {
+					s.log.Debug("samba", "pid", pid, "line", line)
+					continue
+				}
+				line = auditRecordLine(time.Now(), searchType, q)
+			}
 			if err := s.audit.write(line); err != nil && !auditFailed {
 				auditFailed = true // once per run: the log is not flooded
 				s.log.Warn("samba: cannot write the authentication audit", "file", s.audit.path, "err", err)
 			}
-		default:
+		case worthLogging(line):
 			s.log.Info("samba", "pid", pid, "line", line)
+		default:
+			s.log.Debug("samba", "pid", pid, "line", line)
 		}
 	}
 }

@@ -48,13 +48,17 @@ const (
 )
 
 // The steps at the lab's domain controller, the DirectoryStep of an
-// EventDirectory. Samba logs authentications only: not the CLDAP ping,
-// not LDAP searches, not Kerberos service tickets asked for.
+// EventDirectory: Samba's authentication audit and search log, the
+// appliance's relay of DC locator pings, and Samba's own restarts. Samba
+// does not log Kerberos service tickets asked for.
 const (
-	DirectoryKerberos = "kerberos"             // asked the KDC for a ticket-granting ticket (kinit)
-	DirectoryLDAPBind = "ldap bind"            // an LDAP bind; anonymous when User is empty
-	DirectoryNTLM     = "ntlm"                 // NTLM to another service (SMB, netlogon)
-	DirectoryTicket   = "kerberos ticket used" // a Kerberos service ticket presented to a service
+	DirectoryPing       = "dc locator ping"      // a CLDAP ping (DnsDomain, NtVer in Detail); User is the filter's User
+	DirectoryKerberos   = "kerberos"             // asked the KDC for a ticket-granting ticket (kinit)
+	DirectoryLDAPBind   = "ldap bind"            // an LDAP bind; anonymous when User is empty
+	DirectoryLDAPSearch = "ldap search"          // an LDAP search (filter and base in Detail); User "anonymous" or empty
+	DirectoryNTLM       = "ntlm"                 // NTLM to another service (SMB, netlogon)
+	DirectoryTicket     = "kerberos ticket used" // a Kerberos service ticket presented to a service
+	DirectorySamba      = "samba"                // Samba stopped (DirectoryError) or answers again, while the phone was signing in
 )
 
 // The steps of a SIP sign-in, the SIPStep of an EventSIP. Beta builds
