@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -297,15 +298,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		// restarts into it) and the appliance relays the DC locator pings.
 		obs := newDirectoryObserver(a)
 		g.Go(func() error { return directory.FollowAudit(gctx, a.directoryCfg, obs) })
-		relay := &directory.CLDAPRelay{Addrs: directory.InterfaceAddrs(a.directoryCfg.Interfaces), Report: obs.Ping, Log: log}
-		g.Go(func() error {
-			if err := relay.Run(gctx); err != nil {
-				// DNS, SIP and the update service go on; phones
-				// that ping over UDP find no DC.
-				log.Error("the domain controller's locator pings are not relayed", "err", err)
-			}
-			return nil
-		})
+		ifaces := a.directoryCfg.Interfaces
+		relay := &directory.CLDAPRelay{Addrs: func() []netip.Addr { return directory.InterfaceAddrs(ifaces) }, Report: obs.Ping, Log: log}
+		g.Go(func() error { return relay.Run(gctx) })
 	}
 	if sipLns.tcp != nil {
 		bound.SIP = sipLns.tcp.Addr().String()

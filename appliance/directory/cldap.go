@@ -56,14 +56,15 @@ type Ping struct {
 
 // CLDAPRelay relays DC locator pings to Samba and reports each.
 type CLDAPRelay struct {
-	// Addrs are the addresses listened on (port 389 of each directory
+	// Addrs lists the addresses to listen on (port 389 of each directory
 	// interface's IPv4 address); Samba is asked on CLDAPPort of the same
-	// address.
-	Addrs []netip.Addr
-	// Port and SambaPort are 389 and CLDAPPort, Timeout pingTimeout;
-	// tests change them.
+	// address. Run asks again every retryBind while none can be bound (the
+	// lab card may get its address after the appliance starts).
+	Addrs func() []netip.Addr
+	// Port and SambaPort are 389 and CLDAPPort, Timeout pingTimeout and
+	// Retry retryBind; tests change them.
 	Port, SambaPort int
-	Timeout         time.Duration
+	Timeout, Retry  time.Duration
 	Report          func(Ping)
 	Log             *slog.Logger
 
@@ -91,7 +92,12 @@ func InterfaceAddrs(interfaces []string) []netip.Addr {
 	return out
 }
 
-// Run relays until ctx ends. It fails only when no address can be bound.
+// retryBind is how often Run tries again to bind while it has nothing
+// bound.
+const retryBind = 5 * time.Second
+
+// Run relays until ctx ends. While no address can be bound it says why
+// (once per reason) and tries again.
 func (r *CLDAPRelay) Run(ctx context.Context) error {
 	if r.Port == 0 {
 		r.Port = 389
@@ -102,28 +108,44 @@ func (r *CLDAPRelay) Run(ctx context.Context) error {
 	if r.Timeout == 0 {
 		r.Timeout = pingTimeout
 	}
+	if r.Retry == 0 {
+		r.Retry = retryBind
+	}
 	if r.Log == nil {
 		r.Log = slog.New(slog.DiscardHandler)
 	}
 	var conns []*net.UDPConn
-	var errs []error
-	for _, a := range r.Addrs {
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(r.Port))))
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	for said := ""; ; {
+		var errs []error
+		for _, a := range r.Addrs() {
+			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(r.Port))))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			conns = append(conns, c)
 		}
-		conns = append(conns, c)
-	}
-	if len(conns) == 0 {
-		if len(errs) == 0 {
-			return errors.New("cldap relay: no IPv4 address on the directory's interfaces")
+		if len(conns) > 0 {
+			for _, err := range errs {
+				r.Log.Warn("cldap relay: cannot listen", "err", err)
+			}
+			break
 		}
-		return fmt.Errorf("cldap relay: %w", errors.Join(errs...))
+		why := "no IPv4 address on the directory's interfaces"
+		if len(errs) > 0 {
+			why = errors.Join(errs...).Error()
+		}
+		if why != said {
+			r.Log.Error("cldap relay: DC locator pings over UDP go unanswered until it can listen; trying again", "err", why, "every", r.Retry)
+			said = why
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.Retry):
+		}
 	}
-	for _, err := range errs {
-		r.Log.Warn("cldap relay: cannot listen", "err", err)
-	}
+	r.Log.Info("cldap relay: relaying DC locator pings to Samba", "listen", listening(conns), "samba_port", r.SambaPort)
 	sem := make(chan struct{}, maxPingsInFlight)
 	var wg sync.WaitGroup
 	for _, c := range conns {
@@ -139,6 +161,14 @@ func (r *CLDAPRelay) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+func listening(conns []*net.UDPConn) string {
+	var a []string
+	for _, c := range conns {
+		a = append(a, c.LocalAddr().String())
+	}
+	return strings.Join(a, ",")
 }
 
 func (r *CLDAPRelay) serve(ctx context.Context, c *net.UDPConn, sem chan struct{}) {

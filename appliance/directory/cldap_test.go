@@ -139,7 +139,7 @@ func TestCLDAPRelay(t *testing.T) {
 			var mu sync.Mutex
 			var pings []Ping
 			r := &CLDAPRelay{
-				Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Port: freeUDPPort(t),
+				Addrs: func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("127.0.0.1")} }, Port: freeUDPPort(t),
 				SambaPort: fakeCLDAP(t, tt.answer), Timeout: 300 * time.Millisecond,
 				Report: func(p Ping) { mu.Lock(); pings = append(pings, p); mu.Unlock() },
 			}
@@ -188,6 +188,54 @@ func TestCLDAPRelay(t *testing.T) {
 				t.Errorf("reported %+v, want reply %q, error %q", p, tt.reply, tt.err)
 			}
 		})
+	}
+}
+
+// TestCLDAPRelayWaitsForAddress: an interface without an address yet is
+// tried again, and pings are relayed once it has one.
+func TestCLDAPRelayWaitsForAddress(t *testing.T) {
+	reqs, reps := cldapSamples(t)
+	var mu sync.Mutex
+	calls := 0
+	r := &CLDAPRelay{
+		Addrs: func() []netip.Addr {
+			mu.Lock()
+			defer mu.Unlock()
+			if calls++; calls < 3 {
+				return nil
+			}
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+		},
+		Port: freeUDPPort(t), SambaPort: fakeCLDAP(t, reps[0]), Retry: 20 * time.Millisecond,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: r.Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	for try := 0; ; try++ {
+		c.Write(reqs[0])
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := c.Read(buf); err == nil {
+			if !bytes.Equal(buf[:n], reps[0]) {
+				t.Errorf("got % x", buf[:n])
+			}
+			break
+		}
+		if try == 100 {
+			t.Fatal("no answer once the address appeared")
+		}
+		time.Sleep(20 * time.Millisecond) // "connection refused" comes at once
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls < 3 {
+		t.Errorf("Addrs asked %d times", calls)
 	}
 }
 
