@@ -25,16 +25,13 @@ import (
 const (
 	passwordHashFile = "dashboard-password.bcrypt" // bcrypt hash of the admin password
 	passwordFile     = "dashboard-password.txt"    // a generated password, 0600, for the operator to read once
-	sessionKeyFile   = "dashboard-session.key"     // HMAC key of session cookies and CSRF tokens
+	sessionKeyFile   = "dashboard-session.key"     // the installation's secret the session key is derived from
 )
 
 const (
 	sessionCookie = "tanjay_session"
 	loginCookie   = "tanjay_login" // double-submit CSRF token of the login form
 	sessionTTL    = 12 * time.Hour
-
-	loginBurst  = 5                // failed logins allowed at once per client address
-	loginRefill = 12 * time.Second // one more attempt per interval
 )
 
 // bcryptCost is the hash cost; tests lower it.
@@ -44,24 +41,24 @@ var bcryptCost = bcrypt.DefaultCost
 // the login rate limiter.
 type auth struct {
 	hash []byte
-	key  []byte
-	now  func() time.Time
+	// key signs session cookies and CSRF tokens. It is derived from the
+	// installation's secret and the password hash, so a new password (a
+	// new hash) ends every session issued under the old one.
+	key     []byte
+	now     func() time.Time
+	limiter *loginLimiter
 
-	mu      sync.Mutex
-	revoked map[string]time.Time // session nonce → its expiry
-	tries   map[string]*bucket   // client address → login attempts
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
+	revokedPath string
+	saveMu      sync.Mutex // serialises writes of revokedPath
+	mu          sync.Mutex // guards revoked
+	revoked     *revocations
 }
 
 func newAuth(cfg Config) (*auth, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, sessionKeyFile))
+	secret, err := loadOrCreateKey(filepath.Join(cfg.DataDir, sessionKeyFile))
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +66,22 @@ func newAuth(cfg Config) (*auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &auth{hash: hash, key: key, now: cfg.Now, revoked: map[string]time.Time{}, tries: map[string]*bucket{}}, nil
+	revokedPath := filepath.Join(cfg.DataDir, revokedFile)
+	revoked, err := loadRevoked(revokedPath, cfg.Now().Unix(), cfg.Logger.Warn)
+	if err != nil {
+		return nil, err
+	}
+	return &auth{hash: hash, key: sessionKey(secret, hash), now: cfg.Now, limiter: newLoginLimiter(cfg.Now),
+		revokedPath: revokedPath, revoked: revoked}, nil
+}
+
+// sessionKey derives the signing key from the installation's secret and
+// the admin password's hash.
+func sessionKey(secret, hash []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("tanjay dashboard session key v1|"))
+	m.Write(hash)
+	return m.Sum(nil)
 }
 
 // passwordHash hashes cfg.AdminPassword (and stores the hash), or loads the
@@ -138,27 +150,12 @@ func (a *auth) checkPassword(pw string) bool {
 	return bcrypt.CompareHashAndPassword(a.hash, []byte(pw)) == nil
 }
 
-// allowLogin takes one login attempt from addr's bucket.
-func (a *auth) allowLogin(addr string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.now()
-	b := a.tries[addr]
-	if b == nil {
-		if len(a.tries) > 10000 { // bounded memory under a spray of addresses
-			clear(a.tries)
-		}
-		b = &bucket{tokens: loginBurst, last: now}
-		a.tries[addr] = b
-	}
-	b.tokens = min(loginBurst, b.tokens+float64(now.Sub(b.last))/float64(loginRefill))
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
+// allowLogin takes one login attempt for the client at addr.
+func (a *auth) allowLogin(addr string) bool { return a.limiter.allow(addr) }
+
+// loginSucceeded gives back the attempt of a login with the right password:
+// the limits count failures.
+func (a *auth) loginSucceeded(addr string) { a.limiter.succeeded(addr) }
 
 // newSession returns a cookie value: nonce.expiry.mac.
 func (a *auth) newSession() (value string, expires time.Time) {
@@ -185,23 +182,31 @@ func (a *auth) session(r *http.Request) (string, bool) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if _, gone := a.revoked[nonce]; gone {
+	if a.revoked.refuses(nonce, unix-int64(sessionTTL/time.Second)) {
 		return "", false
 	}
 	return nonce, true
 }
 
-// revoke ends a session (logout) until its cookie would have expired.
-func (a *auth) revoke(nonce string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+// revoke ends a session (logout) until its cookie would have expired, and
+// writes the list to disk before it returns. When the write fails the
+// session stays ended until the appliance stops, and the error says so.
+func (a *auth) revoke(nonce string) error {
 	now := a.now()
-	for n, exp := range a.revoked {
-		if now.After(exp) {
-			delete(a.revoked, n)
-		}
+	a.mu.Lock()
+	a.revoked.add(nonce, now.Add(sessionTTL).Unix(), now.Unix())
+	a.mu.Unlock()
+	// Each write takes the latest list, so whichever of two concurrent
+	// logouts writes last writes both.
+	a.saveMu.Lock()
+	defer a.saveMu.Unlock()
+	a.mu.Lock()
+	data := a.revoked.encode()
+	a.mu.Unlock()
+	if err := atomicfile.Write(a.revokedPath, 0o600, data); err != nil {
+		return fmt.Errorf("logged out until the appliance restarts, but saving the logout failed: %w", err)
 	}
-	a.revoked[nonce] = now.Add(sessionTTL)
+	return nil
 }
 
 // csrfToken is the token forms of a session carry.

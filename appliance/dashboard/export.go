@@ -1,7 +1,7 @@
 package dashboard
 
 import (
-	"encoding/csv"
+	"bufio"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,7 +11,9 @@ import (
 
 // exportFleet is GET /export/fleet.csv: one row per phone — identity,
 // versions before and after, and for each hop the version and when the
-// phone was first seen running it (RFC 3339, UTC).
+// phone was first seen running it (RFC 3339, UTC). Phones choose some of
+// these strings, so every cell is neutralised against CSV injection
+// (appendCSVRecord).
 func (d *Dashboard) exportFleet(w http.ResponseWriter, r *http.Request, _ session) {
 	devs := d.st.Devices(nil)
 	hops := 0
@@ -20,17 +22,19 @@ func (d *Dashboard) exportFleet(w http.ResponseWriter, r *http.Request, _ sessio
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="fleet.csv"`)
-	cw := csv.NewWriter(w)
 	header := []string{"id", "mac", "serial", "ip", "device_path", "first_version", "version", "target", "stage", "stage_reason", "first_seen", "last_seen", "checkins"}
 	for i := 1; i <= hops; i++ {
 		n := strconv.Itoa(i)
 		header = append(header, "hop"+n+"_version", "hop"+n+"_at")
 	}
-	cw.Write(header)
+	bw := bufio.NewWriter(w)
+	line := appendCSVRecord(nil, header)
+	bw.Write(line)
 	for i := range devs {
-		cw.Write(csvRow(&devs[i], hops))
+		line = appendCSVRecord(line[:0], csvRow(&devs[i], hops))
+		bw.Write(line)
 	}
-	cw.Flush()
+	bw.Flush()
 }
 
 func csvRow(d *store.Device, hops int) []string {

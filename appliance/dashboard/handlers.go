@@ -199,14 +199,20 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request, _ session) {
 		http.Redirect(w, r, "/login?"+url.Values{"next": {next}, "err": {errLogin.Error()}}.Encode(), http.StatusSeeOther)
 		return
 	}
+	d.auth.loginSucceeded(clientAddr(r))
 	value, exp := d.auth.newSession()
 	setCookie(w, r, sessionCookie, value, exp)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s session) {
-	d.auth.revoke(s.nonce)
+	err := d.auth.revoke(s.nonce)
 	setCookie(w, r, sessionCookie, "", time.Unix(1, 0))
+	if err != nil {
+		d.cfg.Logger.Error("dashboard logout", "err", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
