@@ -41,7 +41,7 @@ func parseSearchLine(line string) (searchFields, bool) {
 	rest = rest[by+len("SearchRequest by "):]
 	from := strings.Index(rest, " from ")
 	filt := strings.Index(rest, " filter: [")
-	if from < 0 || filt < from {
+	if from < 0 || filt < from+len(" from ") {
 		return searchFields{}, false
 	}
 	f.Principal, f.RemoteAddress = rest[:from], rest[from+len(" from "):filt]
