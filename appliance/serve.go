@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 			return fmt.Errorf("data directory: %w", err)
 		}
 	}
-	st, err := store.Open(cfg.stateDir(), store.Options{})
+	st, err := store.Open(cfg.stateDir(), store.Options{Logger: log})
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,15 @@
 // observation made before them, before they return; only then are they
 // visible. Phone observations (Observe) are group-committed: a background
 // goroutine writes and fsyncs them every Options.FlushInterval, so a crash
-// loses at most that much of them and never an operator change. A torn or
-// corrupt journal tail is cut at the last good record (RecoveredTail).
+// loses at most that much of them and never an operator change.
+//
+// Damage. A torn tail (a bad record at the end of the newest segment with
+// no valid record after it: a write a crash cut short) is cut at Open and
+// logged (RecoveredTail). Any other bad record, in any segment or in the
+// snapshot, is corruption: Open refuses with a *CorruptError naming the
+// file, the offset and the valid records after it, and changes nothing.
+// Check reports every damaged file; Repair keeps every valid record, and a
+// copy of each file it rewrites.
 //
 // Visibility. Observe applies observations to memdb in batches. Any read of
 // devices or events sees every observation made before it; WatchSets and
@@ -28,7 +35,9 @@
 //	LOCK                    flock'ed while a Store has the directory open
 //	journal-<seq>.log       records: [len u32 LE][CRC-32C u32 LE][JSON payload]
 //	snapshot-<seq>.json     the state before journal-<seq> started, one JSON
-//	                        value per line (header, objects, trailer)
+//	                        value per line (header, objects, trailer), each
+//	                        led by its CRC-32C in hex and a space (format 2)
+//	*.corrupt-<UTC time>    originals Repair replaced, kept for the operator
 //
 // The package imports neither net/http nor the DNS or XML packages.
 package store

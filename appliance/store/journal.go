@@ -163,11 +163,15 @@ func segmentsFrom(journals []uint64, base uint64) ([]uint64, error) {
 	return out, nil
 }
 
-// replaySegment applies every good record of the segment at path and cuts
-// a torn or corrupt tail (short header, zero or oversized length, short
-// payload, bad CRC) off the file. It returns the bytes kept and cut. A
-// record with a good CRC that does not apply is an error, not a tail.
-func (s *Store) replaySegment(txn *memdb.Txn, path string) (kept, cut int64, err error) {
+// replaySegment applies every good record of the segment at path. When a
+// bad record (short header, zero or oversized length, short payload, bad
+// CRC, a payload that does not decode) stops the replay, the rest of the
+// file is scanned for valid records: if none follows and this is the last
+// segment, the bad bytes are a torn tail, cut off the file and logged;
+// otherwise the segment is corrupt and a *CorruptError says where, with
+// nothing changed on disk. It returns the bytes kept and cut. A record
+// that decodes but does not apply is an error too.
+func (s *Store) replaySegment(txn *memdb.Txn, path string, last bool) (kept, cut int64, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, 0, err
@@ -191,7 +195,7 @@ func (s *Store) replaySegment(txn *memdb.Txn, path string) (kept, cut int64, err
 		}
 		var rec record
 		if err := json.Unmarshal(payload, &rec); err != nil {
-			return kept, 0, fmt.Errorf("%s at offset %d: %w", path, kept, err)
+			break // checksum good, payload not a record: damage like any other
 		}
 		if err := s.applyRecord(txn, rec); err != nil {
 			return kept, 0, fmt.Errorf("%s at offset %d: %w", path, kept, err)
@@ -201,17 +205,32 @@ func (s *Store) replaySegment(txn *memdb.Txn, path string) (kept, cut int64, err
 	if kept == size {
 		return kept, 0, nil
 	}
+	rest := make([]byte, size-kept)
+	if _, err := f.ReadAt(rest, kept); err != nil {
+		return kept, 0, fmt.Errorf("%s at offset %d: %w", path, kept, err)
+	}
+	_, damage := scanFrames(rest, nil)
+	if !last || !isTornTail(damage, int64(len(rest))) {
+		d := damage[0]
+		d.Offset += kept
+		if !last && d.ValidAfter == 0 {
+			d.Reason += " at the end of a segment that is not the last one"
+		}
+		return kept, 0, &CorruptError{Path: path, Damage: d, Files: 1}
+	}
 	if err := f.Truncate(kept); err != nil {
 		return kept, 0, fmt.Errorf("cut torn tail of %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		return kept, 0, fmt.Errorf("cut torn tail of %s: %w", path, err)
 	}
+	s.opt.Logger.Warn("cut a torn tail off the journal: nothing valid follows it (a write a crash interrupted)",
+		"segment", filepath.Base(path), "offset", kept, "bytes", size-kept)
 	return kept, size - kept, nil
 }
 
-// readFrame reads one record into *payload. ok is false at the end of the
-// good records; err is set only for a failing read.
+// readFrame reads one record into *payload. ok is false at the first bad
+// or missing record; err is set only for a failing read.
 func readFrame(r io.Reader, hdr []byte, payload *[]byte, left int64) (n int64, ok bool, err error) {
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		return 0, false, tailOrError(err)
@@ -224,7 +243,7 @@ func readFrame(r io.Reader, hdr []byte, payload *[]byte, left int64) (n int64, o
 	if _, err := io.ReadFull(r, *payload); err != nil {
 		return 0, false, tailOrError(err)
 	}
-	if crc32.Checksum(*payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+	if (*payload)[0] != '{' || crc32.Checksum(*payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
 		return 0, false, nil
 	}
 	return frameHeader + int64(length), true, nil

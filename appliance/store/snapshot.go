@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +13,11 @@ import (
 	"github.com/tanjay-lab/tanjay/images"
 )
 
-// snapshotFormat is the header's Format; Open refuses any other.
-const snapshotFormat = 1
+// snapshotFormat is the header's Format of the snapshots written now: 2,
+// every line led by its CRC-32C, so that a flipped bit is found, with its
+// offset, rather than loaded. Open also reads format 1 (bare JSON lines)
+// and refuses any other.
+const snapshotFormat = 2
 
 // snapshotTables is the order tables are written in. The events table is
 // written as single events; loading rebuilds the timelines from them.
@@ -33,7 +35,10 @@ func (s *Store) Snapshot() error {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	path := snapshotPath(s.dir, seq)
-	if err := atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error { return writeSnapshot(w, txn, lastSeq) }); err != nil {
+	if err := atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
+		_, err := writeSnapshot(w, txn, lastSeq)
+		return err
+	}); err != nil {
 		return fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	if err := removeBefore(s.dir, seq); err != nil {
@@ -68,33 +73,33 @@ func (s *Store) rotate() (seq uint64, txn *memdb.Txn, lastSeq uint64, err error)
 	return s.journalSeq, txn, lastSeq, nil
 }
 
-// writeSnapshot writes one JSON value per line: a header, every object, and
-// a trailer with their count, so that a cut-short file is never taken for a
-// whole one.
-func writeSnapshot(w io.Writer, txn *memdb.Txn, lastSeq uint64) error {
-	sw := snapshotWriter{w: w, enc: json.NewEncoder(w)}
-	if err := sw.enc.Encode(record{Op: opSnapshot, Format: snapshotFormat, LastSeq: lastSeq}); err != nil {
-		return err
+// writeSnapshot writes one checksummed JSON value per line: a header,
+// every object, and a trailer with their count, so that a cut-short file is
+// never taken for a whole one. It returns how many objects it wrote.
+func writeSnapshot(w io.Writer, txn *memdb.Txn, lastSeq uint64) (int, error) {
+	sw := snapshotWriter{w: w}
+	if err := sw.record(record{Op: opSnapshot, Format: snapshotFormat, LastSeq: lastSeq}); err != nil {
+		return 0, err
 	}
 	for _, table := range snapshotTables {
 		it, err := txn.Get(table, indexID)
 		if err != nil {
-			return err
+			return sw.count, err
 		}
 		for obj := it.Next(); obj != nil; obj = it.Next() {
 			if err := sw.row(table, obj); err != nil {
-				return err
+				return sw.count, err
 			}
 		}
 	}
-	return sw.enc.Encode(record{Op: opEnd, Count: sw.count})
+	return sw.count, sw.record(record{Op: opEnd, Count: sw.count})
 }
 
 // snapshotWriter writes rows as records and counts them.
 type snapshotWriter struct {
 	w     io.Writer
-	enc   *json.Encoder
 	buf   []byte
+	line  []byte
 	count int
 }
 
@@ -127,7 +132,16 @@ func (sw *snapshotWriter) row(table string, obj any) error {
 		return fmt.Errorf("table %s holds a %T", table, obj)
 	}
 	sw.count++
-	return sw.enc.Encode(rec)
+	return sw.record(rec)
+}
+
+// record writes rec as one line; only rows count.
+func (sw *snapshotWriter) record(rec record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return sw.write(b)
 }
 
 func (sw *snapshotWriter) event(e *Event) error {
@@ -135,68 +149,70 @@ func (sw *snapshotWriter) event(e *Event) error {
 	if err != nil {
 		return err
 	}
-	sw.buf = append(b, '\n')
+	sw.buf = b
 	sw.count++
-	_, err = sw.w.Write(sw.buf)
+	return sw.write(b)
+}
+
+func (sw *snapshotWriter) write(payload []byte) error {
+	sw.line = appendSnapshotLine(sw.line[:0], payload)
+	_, err := sw.w.Write(sw.line)
 	return err
 }
 
-// loadNewestSnapshot loads the newest snapshot that reads completely into a
-// new write transaction and returns it with the snapshot's seq (0 and an
-// empty transaction when there is none).
+// loadNewestSnapshot loads the newest snapshot into a new write transaction
+// and returns it with the snapshot's seq (0 and an empty transaction when
+// there is none). A damaged newest snapshot is a *CorruptError: an older
+// one would silently miss the changes made since.
 func (s *Store) loadNewestSnapshot(seqs []uint64) (*memdb.Txn, uint64, error) {
-	var errs []error
-	for i := len(seqs) - 1; i >= 0; i-- {
-		txn := s.db.Txn(true)
-		err := s.loadSnapshot(txn, snapshotPath(s.dir, seqs[i]))
-		if err == nil {
-			return txn, seqs[i], nil
-		}
+	if len(seqs) == 0 {
+		return s.db.Txn(true), 0, nil
+	}
+	seq := seqs[len(seqs)-1]
+	txn := s.db.Txn(true)
+	if err := s.loadSnapshot(txn, snapshotPath(s.dir, seq)); err != nil {
 		txn.Abort()
-		s.lastSeq, s.view = 0, newView()
-		errs = append(errs, err)
+		return nil, 0, err
 	}
-	if len(errs) > 0 {
-		return nil, 0, fmt.Errorf("no readable snapshot: %w", errors.Join(errs...))
-	}
-	return s.db.Txn(true), 0, nil
+	return txn, seq, nil
 }
 
+// loadSnapshot loads a whole, undamaged snapshot.
 func (s *Store) loadSnapshot(txn *memdb.Txn, path string) error {
-	f, err := os.Open(path)
+	sc, err := s.readSnapshot(txn, path)
 	if err != nil {
 		return err
 	}
+	if len(sc.damage) > 0 {
+		return &CorruptError{Path: path, Damage: sc.damage[0], Files: 1}
+	}
+	return nil
+}
+
+// readSnapshot loads every valid record of the snapshot at path, skipping
+// damage, which it returns.
+func (s *Store) readSnapshot(txn *memdb.Txn, path string) (snapshotScan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return snapshotScan{}, err
+	}
 	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<16))
-	var head record
-	if err := dec.Decode(&head); err != nil {
-		return fmt.Errorf("%s: header: %w", path, err)
-	}
-	if head.Op != opSnapshot || head.Format != snapshotFormat {
-		return fmt.Errorf("%s: not a format %d snapshot", path, snapshotFormat)
-	}
-	s.lastSeq = head.LastSeq
-	for count := 0; ; count++ {
-		var rec record
-		if err := dec.Decode(&rec); err != nil {
-			return fmt.Errorf("%s: record %d: %w", path, count+1, err)
-		}
-		if rec.Op == opEnd {
-			if rec.Count != count {
-				return fmt.Errorf("%s: trailer counts %d records, read %d", path, rec.Count, count)
-			}
-			for _, tl := range s.view.timelines {
-				if err := txn.Insert(tableEvents, tl); err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-			}
-			return nil
-		}
+	sc, err := scanSnapshot(f, func(off int64, rec record) error {
 		if err := s.loadSnapshotRecord(txn, rec); err != nil {
-			return fmt.Errorf("%s: record %d: %w", path, count+1, err)
+			return fmt.Errorf("%s at offset %d: %w", path, off, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return sc, err
+	}
+	s.lastSeq = max(s.lastSeq, sc.lastSeq)
+	for _, tl := range s.view.timelines {
+		if err := txn.Insert(tableEvents, tl); err != nil {
+			return sc, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	return sc, nil
 }
 
 // loadSnapshotRecord inserts devices and events as they were; everything
@@ -214,6 +230,7 @@ func (s *Store) loadSnapshotRecord(txn *memdb.Txn, rec record) error {
 		// timelines once all are read.
 		id := rec.Event.DeviceID
 		s.view.timelines[id] = s.view.timelines[id].appended(id, rec.Event, s.opt.MaxEventsPerDevice)
+		s.lastSeq = max(s.lastSeq, rec.Event.Seq)
 		return nil
 	case rec.Op == opEvent:
 		return fmt.Errorf("incomplete %q record", rec.Op)

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -108,5 +110,48 @@ func TestOpenCompactsLongJournal(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, dump(s2)); diff != "" {
 		t.Errorf("compacted at Open (-before +after):\n%s", diff)
+	}
+}
+
+// BenchmarkLoadSnapshot loads the same state from a format 1 snapshot
+// (bare JSON lines) and a format 2 one (each line checksummed), to show
+// what the checksums cost at start-up. Run with -count to alternate them.
+func BenchmarkLoadSnapshot(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(dir, Options{FlushInterval: time.Hour, MaxEventsPerDevice: 50, Logger: lazy.Logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	populate(b, s)
+	for i := range 10000 {
+		s.Observe(Event{Kind: EventDNS, IP: fmt.Sprintf("10.%d.%d.%d", i/62500, i/250%250, i%250), Time: t0.Add(time.Duration(i) * time.Millisecond), Detail: "ucupdates-r2.lab"})
+	}
+	noErr(b, s.Snapshot())
+	noErr(b, s.Close())
+	v2, err := os.ReadFile(snapshotPath(dir, 2))
+	noErr(b, err)
+	var v1 []byte
+	for _, line := range bytes.SplitAfter(v2, []byte("\n")) {
+		if len(line) > crcPrefix {
+			v1 = append(v1, line[crcPrefix:]...)
+		}
+	}
+	v1 = bytes.Replace(v1, []byte(`"format":2`), []byte(`"format":1`), 1)
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{{"format=1", v1}, {"format=2", v2}} {
+		path := filepath.Join(b.TempDir(), "snapshot-00000002.json")
+		noErr(b, os.WriteFile(path, tt.data, 0o600))
+		b.Run(tt.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tt.data)))
+			for b.Loop() {
+				st, err := scratchStore(dir, Options{MaxEventsPerDevice: 50})
+				noErr(b, err)
+				txn := st.db.Txn(true)
+				noErr(b, st.loadSnapshot(txn, path))
+				txn.Abort()
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -26,6 +27,9 @@ type Options struct {
 	MaxEventsPerDevice int
 	// Now is the clock for events without a time. Default time.Now.
 	Now func() time.Time
+	// Logger hears of what Open repaired on its own (a torn journal tail
+	// cut). Default slog.Default().
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -41,6 +45,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	return o
 }
 
@@ -49,6 +56,10 @@ func (o Options) withDefaults() Options {
 const lockName = "LOCK"
 
 var errClosed = errors.New("state store is closed")
+
+// ErrLocked is why Open or Repair cannot have the state directory: a
+// running tanjay holds its lock.
+var ErrLocked = errors.New("stop it first")
 
 // Store is the appliance's state. Its methods are safe for concurrent use.
 //
@@ -97,9 +108,11 @@ type Store struct {
 }
 
 // Open loads the state in dir (normally <data>/state), creating dir if
-// needed, and locks it against a second appliance.
+// needed, and locks it against a second appliance. A torn journal tail (a
+// bad record at the end of the last segment with nothing valid after it)
+// is cut and logged; any other damage is a *CorruptError, and then nothing
+// on disk is changed (Check reports, Repair salvages).
 func Open(dir string, opt Options) (*Store, error) {
-	opt = opt.withDefaults()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -107,6 +120,13 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openLocked(dir, opt, lock)
+}
+
+// openLocked is Open once lock (dir's LOCK, flock'ed) is held; the Store
+// owns the lock from here on, and releases it on failure.
+func openLocked(dir string, opt Options, lock *os.File) (*Store, error) {
+	opt = opt.withDefaults()
 	s := &Store{
 		dir:     dir,
 		opt:     opt,
@@ -120,6 +140,11 @@ func Open(dir string, opt Options) (*Store, error) {
 			s.journal.Close()
 		}
 		lock.Close()
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+			if rep, cerr := Check(dir); cerr == nil {
+				ce.Files = max(ce.Files, len(rep.Damaged()))
+			}
+		}
 		return nil, fmt.Errorf("state %s: %w", dir, err)
 	}
 	s.wg.Add(2)
@@ -145,7 +170,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another tanjay is already using %s (it holds the lock on %s)", dir, path)
+			return nil, fmt.Errorf("another tanjay is already using %s (it holds the lock on %s): %w", dir, path, ErrLocked)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -176,8 +201,8 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	for _, seq := range replay {
-		n, cut, err := s.replaySegment(txn, segmentPath(s.dir, seq))
+	for i, seq := range replay {
+		n, cut, err := s.replaySegment(txn, segmentPath(s.dir, seq), i == len(replay)-1)
 		if err != nil {
 			return err
 		}
@@ -265,7 +290,7 @@ func (s *Store) failure() error {
 	return s.failed
 }
 
-// RecoveredTail is how many bytes of torn or corrupt journal tail Open cut.
+// RecoveredTail is how many bytes of torn journal tail Open cut.
 func (s *Store) RecoveredTail() int64 { return s.recovered }
 
 // Close writes and fsyncs pending observations, stops the background work,

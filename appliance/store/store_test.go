@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,9 @@ import (
 
 // lazy never group-commits on its own: only operator changes, Snapshot and
 // Close write observations, which makes crash tests exact.
-var lazy = Options{FlushInterval: time.Hour, MaxEventsPerDevice: 5}
+// Its logger drops what Open logs (cut torn tails); TestTornTailIsLogged
+// checks that.
+var lazy = Options{FlushInterval: time.Hour, MaxEventsPerDevice: 5, Logger: slog.New(slog.DiscardHandler)}
 
 func openStore(t testing.TB, dir string, opt Options) *Store {
 	t.Helper()
