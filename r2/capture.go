@@ -36,6 +36,34 @@ func captureReason(req *Request, all bool) string {
 	return ""
 }
 
+// keepCapture keeps a check-in body under CaptureDir (saveCapture) within
+// the Captures caps, dropping the oldest captures of the client, then of
+// all, to make room. It returns "" and no error when the body is not kept
+// for the caps (a body larger than a byte cap) or the free-space floor:
+// those are counted in the Quota's and the floor's stats, and the floor
+// logs its crossings, so a full disk does not log every check-in.
+func (h *updateHandler) keepCapture(at time.Time, clientIP, reason string, body []byte) (string, error) {
+	q := h.cfg.Captures
+	if q == nil {
+		return "", nil // counting CaptureDir failed; NewHandler logged why
+	}
+	if d := h.cfg.Disk; d != nil && (d.Check(int64(len(body))) != nil || d.Take(int64(len(body))) != nil) {
+		return "", nil
+	}
+	res, err := q.reserve(sanitizeFileName(clientIP, "unknown"), int64(len(body)))
+	if err != nil {
+		return "", nil
+	}
+	res.used = int64(len(body))
+	path, err := saveCapture(h.cfg.CaptureDir, at, clientIP, reason, body)
+	if err != nil {
+		res.release()
+		return "", err
+	}
+	res.commit(path)
+	return path, nil
+}
+
 // saveCapture writes body to dir as <UTC time>_<client ip>_<reason>.xml and
 // returns its path. Captures are diagnostics: they are written temp+rename
 // but not fsynced, so capture-all mode does not put an fsync on every

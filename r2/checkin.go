@@ -24,6 +24,22 @@ type checkinBufs struct {
 	resp []byte
 }
 
+// maxPooledBody is the largest body buffer kept for the next check-in.
+// Phones send a few KiB; a buffer grown by a body near MaxBody goes to the
+// collector, so the pool never hands every slow connection a large one.
+const maxPooledBody = 16 << 10
+
+// reusable reports whether bufs is small enough to keep for the next
+// check-in.
+func (b *checkinBufs) reusable() bool { return b.body.Cap() <= maxPooledBody }
+
+// putBufs returns bufs to the pool unless its body buffer grew too large.
+func putBufs(bufs *checkinBufs) {
+	if bufs.reusable() {
+		bufPool.Put(bufs)
+	}
+}
+
 // serveCheckin answers POST …/ucdevice.upx: read the body (bounded), parse
 // it, ask the planner (identified phones only), render, then audit, capture
 // and tell the observer. Errors are logged here, once.
@@ -33,7 +49,7 @@ func (h *updateHandler) serveCheckin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bufs := bufPool.Get().(*checkinBufs)
-	defer bufPool.Put(bufs)
+	defer putBufs(bufs)
 	body, status := readBody(&bufs.body, r, h.cfg.MaxBody)
 	if status != 0 {
 		http.Error(w, http.StatusText(status), status)
@@ -105,7 +121,7 @@ func (h *updateHandler) capture(now time.Time, ip, reason string, body []byte) s
 	if h.cfg.CaptureDir == "" {
 		return ""
 	}
-	path, err := saveCapture(h.cfg.CaptureDir, now, ip, reason, body)
+	path, err := h.keepCapture(now, ip, reason, body)
 	if err != nil {
 		h.cfg.Logger.Error("check-in", "client", ip, "err", captureErr(reason, err))
 		return ""
@@ -116,14 +132,15 @@ func (h *updateHandler) capture(now time.Time, ip, reason string, body []byte) s
 // readBody reads at most max bytes of r's body into buf. It returns a
 // non-zero HTTP status when the body is too large (413) or could not be
 // read (400).
+//
+// buf grows as bytes arrive, never to the declared Content-Length: anyone
+// on the lab switch can declare MaxBody and send ten bytes, slowly, from
+// thousands of connections.
 func readBody(buf *bytes.Buffer, r *http.Request, max int64) ([]byte, int) {
 	if r.ContentLength > max {
 		return nil, http.StatusRequestEntityTooLarge
 	}
 	buf.Reset()
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
 	switch {
 	case n > max:

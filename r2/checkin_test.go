@@ -331,3 +331,55 @@ func BenchmarkCheckin(b *testing.B) {
 		}
 	}
 }
+
+// declaredBody is a request whose Content-Length claims declared bytes
+// while its body holds only sent.
+func declaredBody(declared int64, sent string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/RequestHandler/ucdevice.upx", strings.NewReader(sent))
+	r.ContentLength = declared
+	return r
+}
+
+func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		declared   int64
+		max        int64
+		sent       string
+		wantStatus int
+		maxCap     int // the buffer's capacity may not exceed it
+	}{
+		{"declares the maximum, sends ten bytes", DefaultMaxBody, DefaultMaxBody, "0123456789", 0, 1 << 10},
+		{"declares 100 MB under a larger maximum, sends ten bytes", 100 << 20, 200 << 20, "0123456789", 0, 1 << 10},
+		{"chunked, ten bytes", -1, DefaultMaxBody, "0123456789", 0, 1 << 10},
+		{"sends what it declares", 20 << 10, DefaultMaxBody, strings.Repeat("x", 20<<10), 0, 64 << 10},
+		{"declares over the maximum", 100 << 20, DefaultMaxBody, "0123456789", http.StatusRequestEntityTooLarge, 0},
+		{"sends over the maximum", -1, DefaultMaxBody, strings.Repeat("x", DefaultMaxBody+1), http.StatusRequestEntityTooLarge, 256 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			body, status := readBody(&buf, declaredBody(tc.declared, tc.sent), tc.max)
+			if status != tc.wantStatus {
+				t.Fatalf("status %d, want %d", status, tc.wantStatus)
+			}
+			if status == 0 && string(body) != tc.sent {
+				t.Errorf("body %d bytes, want the %d sent", len(body), len(tc.sent))
+			}
+			if buf.Cap() > tc.maxCap {
+				t.Errorf("buffer capacity %d after %d bytes sent of %d declared, want at most %d", buf.Cap(), len(tc.sent), tc.declared, tc.maxCap)
+			}
+		})
+	}
+}
+
+func TestLargeBodyBuffersAreNotPooled(t *testing.T) {
+	var small, large checkinBufs
+	readBody(&small.body, declaredBody(DefaultMaxBody, "<Request/>"), DefaultMaxBody)
+	readBody(&large.body, declaredBody(-1, strings.Repeat(" ", 60<<10)), DefaultMaxBody)
+	if !small.reusable() {
+		t.Errorf("a buffer that read ten bytes (capacity %d) is not kept for reuse", small.body.Cap())
+	}
+	if large.reusable() {
+		t.Errorf("a buffer that read 60 KiB (capacity %d) is kept for reuse, over %d", large.body.Cap(), maxPooledBody)
+	}
+}

@@ -112,11 +112,18 @@ type Download struct {
 	Err      string
 }
 
-// Upload reports a device log a phone POSTed to the handler.
+// Upload reports a device log a phone POSTed to the handler: stored, or
+// refused with 507 by a cap (Refused set, nothing stored). Refusals by the
+// free-space floor are not reported: below it nothing more is written.
 type Upload struct {
 	At       time.Time
 	ClientIP string
-	Path     string // URL path as requested
-	Stored   string // where the body was written
-	Size     int64
+	// MAC is the phone the upload names (query or XML body), normalised;
+	// "" when it names none. The upload belongs to that phone, whatever
+	// phone last used ClientIP.
+	MAC     string
+	Path    string // URL path as requested
+	Stored  string // where the body was written
+	Size    int64
+	Refused string // why a cap refused it
 }

@@ -40,6 +40,17 @@ type Config struct {
 	MaxBody int64
 	// MaxUpload is the largest upload accepted; larger is 413. Default 16 MiB.
 	MaxUpload int64
+	// Uploads caps the files in UploadDir (OpenUploadQuota); uploads past
+	// a cap are refused with 507. Default: NewHandler counts UploadDir with
+	// DefaultUploadCaps.
+	Uploads *Quota
+	// Captures caps the files in CaptureDir (OpenCaptureQuota); the oldest
+	// are dropped to make room. Default: NewHandler counts CaptureDir with
+	// DefaultCaptureCaps.
+	Captures *Quota
+	// Disk stops uploads (507) and captures while the data directory's
+	// free space is below its floor. Default nil: no floor.
+	Disk *DiskFloor
 	// DownloadProgressInterval is how often a running download is
 	// reported to the Observer. Default 1s.
 	DownloadProgressInterval time.Duration
@@ -105,7 +116,9 @@ func (nopObserver) Uploaded(Upload)     {}
 // Everything else is 404. cfg should pass Validate; a missing Planner or Files
 // answers 500.
 func NewHandler(cfg Config) http.Handler {
-	return &updateHandler{cfg: cfg.withDefaults()}
+	h := &updateHandler{cfg: cfg.withDefaults()}
+	h.openQuotas()
+	return h
 }
 
 // updateHandler routes the phone-facing paths.

@@ -23,11 +23,12 @@ func TestUpload(t *testing.T) {
 		maxUpload  int64
 		wantStatus int
 		wantStored string // relative to UploadDir; "" nothing stored
+		wantMAC    string
 	}{
 		{name: "MAC in the query", target: "/RequestHandler/CELog.txt?MacAddress=00-1b-9e-4b-5b-10", body: []byte("ce log"),
-			wantStatus: 200, wantStored: "001B9E4B5B10/20090504T172339.000000000Z_CELog.txt"},
+			wantStatus: 200, wantStored: "001B9E4B5B10/20090504T172339.000000000Z_CELog.txt", wantMAC: "001B9E4B5B10"},
 		{name: "MAC in an XML body", target: "/requestHandlerExt/RoundTableConfig", body: []byte(`<Config><MAC>00:0F:EA:11:22:33</MAC></Config>`),
-			wantStatus: 200, wantStored: "000FEA112233/20090504T172339.000000000Z_RoundTableConfig"},
+			wantStatus: 200, wantStored: "000FEA112233/20090504T172339.000000000Z_RoundTableConfig", wantMAC: "000FEA112233"},
 		{name: "no MAC: client IP", target: "/RequestHandler/watson/dump.cab", body: []byte("MSCF\x00\x00"),
 			wantStatus: 200, wantStored: "192.0.2.1/20090504T172339.000000000Z_dump.cab"},
 		{name: "name sanitised", target: "/RequestHandler/bad%20name;x%3C%3E.txt", body: []byte("x"),
@@ -77,7 +78,7 @@ func TestUpload(t *testing.T) {
 			if got, _ := os.ReadFile(full); !bytes.Equal(got, tc.body) {
 				t.Errorf("stored %d bytes, want the %d-byte body", len(got), len(tc.body))
 			}
-			wantUpload := []Upload{{At: seedNow, ClientIP: "192.0.2.1", Path: r.URL.Path, Stored: full, Size: int64(len(tc.body))}}
+			wantUpload := []Upload{{At: seedNow, ClientIP: "192.0.2.1", MAC: tc.wantMAC, Path: r.URL.Path, Stored: full, Size: int64(len(tc.body))}}
 			if diff := cmp.Diff(wantUpload, obs.uploads); diff != "" {
 				t.Errorf("Uploaded (-want +got):\n%s", diff)
 			}
