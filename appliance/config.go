@@ -11,6 +11,7 @@ import (
 
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/appliance/internal/connlimit"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/legacy"
 )
@@ -100,6 +101,20 @@ type Config struct {
 	// Token is the admin API bearer token. Default: TANJAY_TOKEN, else the
 	// token in <Data>/admin.token, created (mode 0600) at first start.
 	Token string
+	// PhoneConns caps what anonymous clients hold on the phone HTTP and
+	// HTTPS listeners together: connections per address and in total, the
+	// header timeout, the minimum body rate, the longest a write may stall
+	// (--phone-conns-per-address, --phone-conns-total,
+	// --phone-header-timeout, --phone-body-min-rate, --phone-write-stall;
+	// 0 turns each off). Default: connlimit.DefaultConfig (64, 4096, 10 s,
+	// 4 KiB/s, 60 s).
+	PhoneConns connlimit.Config
+
+	// PhoneFiles caps the log uploads and check-in captures anonymous
+	// phones make the appliance keep, and sets the free-space floor below
+	// which both stop (phonefiles.go: --upload-*, --capture-*,
+	// --disk-floor-*). Default: defaultPhoneFiles.
+	PhoneFiles PhoneFilesConfig
 }
 
 // DefaultConfig is the configuration with every default filled in.
@@ -122,6 +137,8 @@ func DefaultConfig() Config {
 		DHCP:           dhcp.Config{Lease: dhcp.DefaultLease, GuardWait: dhcp.DefaultGuardWait},
 		PublicReadOnly: true,
 		Directory:      DirectoryConfig{Mode: directoryOff, Account: "tech"},
+		PhoneConns:     connlimit.DefaultConfig(),
+		PhoneFiles:     defaultPhoneFiles(),
 	}
 }
 
@@ -216,6 +233,12 @@ func (c Config) Validate() error {
 		if err := legacy.CheckAdvertise(c.Advertise); err != nil {
 			return fmt.Errorf("--advertise: %w", err)
 		}
+	}
+	if err := c.PhoneConns.Validate(); err != nil {
+		return err
+	}
+	if err := c.PhoneFiles.validate(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/appliance/internal/connlimit"
 )
 
 // envPrefix is the prefix of the environment variable every flag is also
@@ -97,6 +98,19 @@ func serveFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Directory.Mode, "directory", c.Directory.Mode, "the lab's domain controller: samba (supervise the Samba AD DC made by 'tanjay directory provision'), unit (Samba runs as its own service, as root: answer its DC locator records and watch its LDAP port) or off")
 	directoryFlags(fs, &c.Directory)
 	dhcpFlags(fs, &c.DHCP)
+	phoneConnFlags(fs, &c.PhoneConns)
+
+	phoneFilesFlags(fs, &c.PhoneFiles)
+}
+
+// phoneConnFlags registers the caps on the phone listeners
+// (appliance/internal/connlimit).
+func phoneConnFlags(fs *flag.FlagSet, c *connlimit.Config) {
+	fs.IntVar(&c.PerAddress, "phone-conns-per-address", c.PerAddress, "connections one client address may hold open on the phone HTTP and HTTPS listeners together; more are closed at once (0: no cap)")
+	fs.IntVar(&c.Total, "phone-conns-total", c.Total, "connections the phone HTTP and HTTPS listeners hold open together; more are closed at once (0: no cap)")
+	fs.DurationVar(&c.HeaderTimeout, "phone-header-timeout", c.HeaderTimeout, "longest a phone-side client may take for its TLS handshake and request headers, and the grace its request body gets (0: none)")
+	fs.IntVar(&c.BodyMinRate, "phone-body-min-rate", c.BodyMinRate, "slowest average rate, bytes per second, a request body may arrive at after the grace; slower ones are cut (0: no limit)")
+	fs.DurationVar(&c.WriteStall, "phone-write-stall", c.WriteStall, "longest one write to a phone-side client may wait for it to take the bytes; there is no whole-response limit, so slow downloads finish (0: none)")
 }
 
 // dhcpFlags registers the DHCP server's flags. DHCP runs only with

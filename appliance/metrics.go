@@ -9,13 +9,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tanjay-lab/tanjay/appliance/internal/connlimit"
 	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/r2"
 )
 
 // counters are the appliance's own event counts, bumped on the request
 // path with atomics only.
 type counters struct {
 	checkins, offers, downloadBytes, uploads atomic.Uint64
+	// phoneConns caps the phone listeners; set in Run before they serve.
+	phoneConns *connlimit.Limiter
 }
 
 // dnsCounts is what the metrics read from the DNS responder (nil when off).
@@ -29,6 +33,12 @@ type metricsCollector struct {
 
 	phones, checkins, offers, downloaded, uploads, dnsQueries *prometheus.Desc
 	sipConns, sipEvents                                       *prometheus.Desc
+	// The caps on the phone listeners (connlimit).
+	phoneConns, phoneConnsRefused, phoneConnsCut *prometheus.Desc
+
+	// The caps and the floor of what phones make the appliance keep.
+	phoneFiles, phoneFileBytes, phoneFilesRefused, capturesDropped *prometheus.Desc
+	diskFree, diskFloor, diskLow, diskCrossings, diskRefused       *prometheus.Desc
 }
 
 func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
@@ -42,11 +52,31 @@ func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
 		dnsQueries: prometheus.NewDesc("tanjay_dns_queries_total", "DNS queries answered, by name class and rcode.", []string{"class", "rcode"}, nil),
 		sipConns:   prometheus.NewDesc("tanjay_sip_endpoints", "SIP connections open and endpoints registered.", []string{"state"}, nil),
 		sipEvents:  prometheus.NewDesc("tanjay_sip_events_total", "SIP sign-in outcomes: sign-ins, wrong passwords, bad signatures, provisioning answers, refused or cut connections, unsupported requests.", []string{"event"}, nil),
+
+		phoneConns:        prometheus.NewDesc("tanjay_phone_connections", "Connections open on the phone HTTP and HTTPS listeners.", nil, nil),
+		phoneConnsRefused: prometheus.NewDesc("tanjay_phone_connections_refused_total", "Connections to the phone listeners closed at once, by the cap reached (per-address, total).", []string{"cap"}, nil),
+		phoneConnsCut:     prometheus.NewDesc("tanjay_phone_connections_cut_total", "Phone-side requests cut for a body slower than --phone-body-min-rate (slow-body) and writes cut after --phone-write-stall (stalled-write).", []string{"reason"}, nil),
+
+		phoneFiles:        prometheus.NewDesc("tanjay_phone_files", "Files phones made the appliance keep, by folder (uploads, captures).", []string{"folder"}, nil),
+		phoneFileBytes:    prometheus.NewDesc("tanjay_phone_file_bytes", "Bytes of the files phones made the appliance keep, by folder.", []string{"folder"}, nil),
+		phoneFilesRefused: prometheus.NewDesc("tanjay_phone_files_refused_total", "Uploads refused with 507 and captures not kept, by folder and the cap reached.", []string{"folder", "cap"}, nil),
+		capturesDropped:   prometheus.NewDesc("tanjay_captures_dropped_total", "Oldest captures dropped to make room, by the cap reached.", []string{"cap"}, nil),
+		diskFree:          prometheus.NewDesc("tanjay_data_free_bytes", "Free space of the data directory at the last reading.", nil, nil),
+		diskFloor:         prometheus.NewDesc("tanjay_data_free_floor_bytes", "Free space below which phone uploads and captures stop.", nil, nil),
+		diskLow:           prometheus.NewDesc("tanjay_data_below_floor", "1 while the data directory's free space is below the floor (or unreadable): phone uploads and captures stopped.", nil, nil),
+		diskCrossings:     prometheus.NewDesc("tanjay_data_floor_crossings_total", "Times the free space crossed the floor, either way.", nil, nil),
+		diskRefused:       prometheus.NewDesc("tanjay_data_floor_refused_total", "Uploads and captures refused for the free-space floor.", nil, nil),
 	}
 }
 
 func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.phones, m.checkins, m.offers, m.downloaded, m.uploads, m.dnsQueries, m.sipConns, m.sipEvents} {
+		ch <- d
+	}
+	for _, d := range []*prometheus.Desc{m.phoneConns, m.phoneConnsRefused, m.phoneConnsCut} {
+		ch <- d
+	}
+	for _, d := range []*prometheus.Desc{m.phoneFiles, m.phoneFileBytes, m.phoneFilesRefused, m.capturesDropped, m.diskFree, m.diskFloor, m.diskLow, m.diskCrossings, m.diskRefused} {
 		ch <- d
 	}
 }
@@ -59,11 +89,20 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range store.Stages {
 		ch <- prometheus.MustNewConstMetric(m.phones, prometheus.GaugeValue, float64(byStage[s]), string(s))
 	}
+	m.collectPhoneFiles(ch)
 	c := &m.a.counters
 	ch <- prometheus.MustNewConstMetric(m.checkins, prometheus.CounterValue, float64(c.checkins.Load()))
 	ch <- prometheus.MustNewConstMetric(m.offers, prometheus.CounterValue, float64(c.offers.Load()))
 	ch <- prometheus.MustNewConstMetric(m.downloaded, prometheus.CounterValue, float64(c.downloadBytes.Load()))
 	ch <- prometheus.MustNewConstMetric(m.uploads, prometheus.CounterValue, float64(c.uploads.Load()))
+	if c.phoneConns != nil {
+		st := c.phoneConns.Stats()
+		ch <- prometheus.MustNewConstMetric(m.phoneConns, prometheus.GaugeValue, float64(st.Open))
+		ch <- prometheus.MustNewConstMetric(m.phoneConnsRefused, prometheus.CounterValue, float64(st.RefusedPerAddress), connlimit.ReasonPerAddress)
+		ch <- prometheus.MustNewConstMetric(m.phoneConnsRefused, prometheus.CounterValue, float64(st.RefusedTotal), connlimit.ReasonTotal)
+		ch <- prometheus.MustNewConstMetric(m.phoneConnsCut, prometheus.CounterValue, float64(st.SlowBodies), "slow-body")
+		ch <- prometheus.MustNewConstMetric(m.phoneConnsCut, prometheus.CounterValue, float64(st.StalledWrites), "stalled-write")
+	}
 	if m.a.sip != nil {
 		st := m.a.sip.Stats()
 		ch <- prometheus.MustNewConstMetric(m.sipConns, prometheus.GaugeValue, float64(st.Conns), "connected")
@@ -82,6 +121,40 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		class, rcode, _ := strings.Cut(key, "/")
 		ch <- prometheus.MustNewConstMetric(m.dnsQueries, prometheus.CounterValue, float64(n), class, rcode)
 	}
+}
+
+// collectPhoneFiles reports the caps and the floor (phonefiles.go).
+func (m *metricsCollector) collectPhoneFiles(ch chan<- prometheus.Metric) {
+	p := m.a.phoneFiles
+	for folder, q := range map[string]*r2.Quota{"uploads": p.uploads, "captures": p.captures} {
+		if q == nil {
+			continue
+		}
+		st := q.Stats()
+		ch <- prometheus.MustNewConstMetric(m.phoneFiles, prometheus.GaugeValue, float64(st.Files), folder)
+		ch <- prometheus.MustNewConstMetric(m.phoneFileBytes, prometheus.GaugeValue, float64(st.Bytes), folder)
+		for reason, n := range st.Refused {
+			ch <- prometheus.MustNewConstMetric(m.phoneFilesRefused, prometheus.CounterValue, float64(n), folder, reason)
+		}
+		if folder == "captures" {
+			for reason, n := range st.Dropped {
+				ch <- prometheus.MustNewConstMetric(m.capturesDropped, prometheus.CounterValue, float64(n), reason)
+			}
+		}
+	}
+	if p.disk == nil {
+		return
+	}
+	d := p.disk.Stats()
+	low := 0.0
+	if d.Low {
+		low = 1
+	}
+	ch <- prometheus.MustNewConstMetric(m.diskFree, prometheus.GaugeValue, float64(d.Free))
+	ch <- prometheus.MustNewConstMetric(m.diskFloor, prometheus.GaugeValue, float64(d.Floor))
+	ch <- prometheus.MustNewConstMetric(m.diskLow, prometheus.GaugeValue, low)
+	ch <- prometheus.MustNewConstMetric(m.diskCrossings, prometheus.CounterValue, float64(d.Crossings))
+	ch <- prometheus.MustNewConstMetric(m.diskRefused, prometheus.CounterValue, float64(d.Refused))
 }
 
 // metricsHandler serves /metrics: the appliance's collector plus the Go

@@ -128,12 +128,20 @@ func (o storeObserver) Downloaded(d r2.Download) {
 	})
 }
 
+// Uploaded puts an upload on the timeline of the phone it names (its MAC),
+// else of the phone last seen at its address; a refused one too, with
+// why.
 func (o storeObserver) Uploaded(u r2.Upload) {
-	o.a.counters.uploads.Add(1)
-	o.a.store.Observe(store.Event{
-		Time: u.At, Kind: store.EventUpload, IP: u.ClientIP,
+	ev := store.Event{
+		Time: u.At, Kind: store.EventUpload, IP: u.ClientIP, MAC: u.MAC,
 		File: path.Base(u.Stored), Bytes: u.Size, Detail: u.Path,
-	})
+	}
+	if u.Refused != "" {
+		ev.File, ev.Detail = path.Base(u.Path), u.Path+": refused with 507 Insufficient Storage: "+u.Refused
+	} else {
+		o.a.counters.uploads.Add(1)
+	}
+	o.a.store.Observe(ev)
 }
 
 // cpeModule is the module of the phone's main image, or the first one.

@@ -18,6 +18,9 @@ func (a *app) phoneRoutes(audit *r2.AuditLog) http.Handler {
 		CaptureDir: a.cfg.captureDir(),
 		CaptureAll: a.cfg.CaptureAll,
 		UploadDir:  a.cfg.clientDir(),
+		Uploads:    a.phoneFiles.uploads,
+		Captures:   a.phoneFiles.captures,
+		Disk:       a.phoneFiles.disk,
 		Logger:     a.log,
 	})
 }

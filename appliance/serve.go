@@ -23,6 +23,7 @@ import (
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	"github.com/tanjay-lab/tanjay/appliance/directory"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/appliance/internal/connlimit"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/images"
@@ -90,6 +91,8 @@ type app struct {
 	// directoryWatch watches a Samba that runs as its own service
 	// (--directory unit; nil otherwise).
 	directoryWatch *directoryWatch
+	// phoneFiles caps uploads and captures and watches the free space.
+	phoneFiles phoneFiles
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -118,6 +121,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	defer st.Close()
 	a := &app{cfg: cfg, log: log, store: st, started: time.Now()}
+	if a.phoneFiles, err = openPhoneFiles(cfg, log); err != nil {
+		return err
+	}
 	if a.blobs, err = images.OpenBlobStore(cfg.blobDir()); err != nil {
 		return err
 	}
@@ -255,10 +261,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		srv  *http.Server
 		ln   net.Listener
 	}
-	servers := []server{{"phones", web.NewServer(phones, ctx, log), phoneLn}}
+	// Both phone listeners share one set of caps (connlimit).
+	phoneConns, err := connlimit.New(cfg.PhoneConns, log)
+	if err != nil {
+		return err
+	}
+	a.counters.phoneConns = phoneConns
+	servers := []server{{"phones", phoneConns.Server(web.NewServer(phones, ctx, log)), phoneConns.Listen(phoneLn)}}
 	bound := Addrs{HTTP: phoneLn.Addr().String(), Dashboard: dashLn.Addr().String(), Advertise: advertise, URLs: a.urls}
 	if httpsLn != nil {
-		servers = append(servers, server{"phones (HTTPS)", web.NewServer(phones, ctx, log), tls.NewListener(httpsLn, certs.PhoneTLS())})
+		servers = append(servers, server{"phones (HTTPS)", phoneConns.Server(web.NewServer(phones, ctx, log)), tls.NewListener(phoneConns.Listen(httpsLn), certs.PhoneTLS())})
 		bound.HTTPS = httpsLn.Addr().String()
 	}
 	dashboard := dashLn
@@ -267,6 +279,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	servers = append(servers, server{"dashboard", web.NewServer(a.dashboardRoutes(), ctx, log), dashboard})
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.phoneFiles.disk.Run(gctx) })
 	if dhcpSrv != nil {
 		bound.DHCP = cfg.DHCP.Interface + " " + dhcpSrv.ServerIP().String()
 		g.Go(func() error { return dhcpSrv.Serve(gctx) })
