@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -241,6 +242,13 @@ func (a *app) getDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if !ok {
 		if mac := r2.NormalizeMAC(id); mac != "" {
 			d, ok = a.store.Device(mac)
+		}
+	}
+	if !ok {
+		// An address: the phone last seen there, whatever its ID (its
+		// MAC once DHCP or a check-in named it).
+		if ip, err := netip.ParseAddr(id); err == nil {
+			d, ok = a.store.DeviceByIP(ip.String())
 		}
 	}
 	if !ok {

@@ -114,6 +114,10 @@ func TestPhoneGetsEverythingFromDHCP(t *testing.T) {
 	if d.Device.IP != "10.79.0.2" || d.Device.Stage != store.StageDone {
 		t.Errorf("device: ip %s stage %s", d.Device.IP, d.Device.Stage)
 	}
+	// The admin API finds it by its address too.
+	if byIP, ok := ta.api.deviceForTest(t, "10.79.0.2"); !ok || byIP.Device.ID != d.Device.ID {
+		t.Errorf("GET /api/v1/devices/10.79.0.2: %q (%v), want %q", byIP.Device.ID, ok, d.Device.ID)
+	}
 }
 
 // TestDHCPPhoneHelper is the phone of TestPhoneGetsEverythingFromDHCP, run

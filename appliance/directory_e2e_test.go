@@ -285,7 +285,7 @@ func checkDirectoryTimeline(t *testing.T, ns, data, ip string, want ...string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var d deviceDetail
-		if err := c.do(context.Background(), "GET", "/api/v1/devices/IP:"+ip, "", nil, &d); err == nil {
+		if err := c.do(context.Background(), "GET", "/api/v1/devices/"+ip, "", nil, &d); err == nil {
 			got = got[:0]
 			for _, ev := range d.Events {
 				if ev.Kind == store.EventDirectory {
