@@ -6,13 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/go-memdb"
 
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
@@ -96,14 +93,7 @@ type countingWriter struct{ n *atomic.Int64 }
 
 func (w countingWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
 
-// bigFleet is a store whose Devices returns a prepared fleet.
-type bigFleet struct {
-	*store.Store
-	devs []store.Device
-}
-
-func (f bigFleet) Devices(memdb.WatchSet) []store.Device { return f.devs }
-
+// makeFleet is n phones in every stage, sorted by ID, for index tests.
 func makeFleet(n int, now time.Time) []store.Device {
 	stages := store.Stages
 	devs := make([]store.Device, n)
@@ -135,31 +125,3 @@ type discardResponse struct {
 func (w *discardResponse) Header() http.Header         { return w.h }
 func (w *discardResponse) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 func (w *discardResponse) WriteHeader(int)             {}
-
-// BenchmarkFleetPage10k renders the whole fleet page for 10,000 phones.
-func BenchmarkFleetPage10k(b *testing.B) {
-	dir := b.TempDir()
-	st, err := store.Open(dir+"/state", store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	fleet := bigFleet{Store: st, devs: makeFleet(10000, time.Now())}
-	cfg := DefaultConfig(dir)
-	cfg.AdminPassword = testPassword
-	d, err := New(cfg, fleet, &fakeActions{st: st})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	h := d.Handler()
-	req := httptest.NewRequest("GET", "/", nil)
-	var size int
-	b.ReportAllocs()
-	for b.Loop() {
-		w := &discardResponse{h: http.Header{}}
-		h.ServeHTTP(w, req)
-		size = w.n
-	}
-	b.ReportMetric(float64(size)/(1<<20), "MiB/page")
-}

@@ -201,14 +201,14 @@ func TestBrowser(t *testing.T) {
 	}
 	shot("fleet.png")
 
-	// Sort and filter work in the page.
-	step("filter", chromedp.SendKeys(chromedp.ID("filter"), "IP8540"))
+	// Filter, stage and sort are the server's: a GET form and links, so
+	// each is a navigation, and the live feed goes on on the new page.
+	navigate("filter", chromedp.SendKeys(chromedp.ID("filter"), "IP8540\n"))
 	if shown := text("#shown"); !strings.HasPrefix(shown, "5 of 13") {
 		t.Errorf("filter IP8540: %q", shown)
 	}
-
-	step("clear filter", chromedp.Evaluate[chromedp.Void](`(f => { f.value = ''; f.dispatchEvent(new Event('input')); })(document.getElementById('filter'))`))
-	step("stage filter", chromedp.SetValue(chromedp.ID("stage-filter"), "signed-in"),
+	navigate("clear filter", chromedp.Navigate(e.srv.URL+"/"))
+	navigate("stage filter", chromedp.SetValue(chromedp.ID("stage-filter"), "signed-in"),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('stage-filter').dispatchEvent(new Event('change'))`))
 	if shown := text("#shown"); !strings.HasPrefix(shown, "1 of 13") {
 		t.Errorf("stage filter signed in: %q", shown)
@@ -216,8 +216,16 @@ func TestBrowser(t *testing.T) {
 	if st := text(`tr[data-id="IP:10.0.0.98"] td.stage`); !strings.Contains(st, "signed in") || !strings.Contains(st, "no check-in") {
 		t.Errorf("the signed-in phone's stage cell: %q", st)
 	}
-	step("clear stage filter", chromedp.SetValue(chromedp.ID("stage-filter"), ""),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('stage-filter').dispatchEvent(new Event('change'))`))
+	navigate("clear stage filter", chromedp.Navigate(e.srv.URL+"/"))
+	navigate("sort by stage", chromedp.Click(chromedp.CSS(`#phones th a[href*="sort=stage"]`)))
+	if first := text("#rows tr:first-child td.stage"); !strings.Contains(first, "discovered") {
+		t.Errorf("sorted by stage, the first row is %q", first)
+	}
+	navigate("sort by stage, descending", chromedp.Click(chromedp.CSS(`#phones th.asc a`)))
+	if first := text("#rows tr:first-child td.stage"); !strings.Contains(first, "failed") {
+		t.Errorf("sorted by stage descending, the first row is %q", first)
+	}
+	navigate("back to the fleet", chromedp.Navigate(e.srv.URL+"/"))
 
 	// Open the phone's timeline.
 	navigate("open phone", chromedp.Click(chromedp.CSS(row+" a")))

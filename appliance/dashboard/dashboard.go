@@ -137,6 +137,11 @@ type Dashboard struct {
 	pages map[string]*template.Template
 	hub   *hub
 	mux   *http.ServeMux
+	// fleet is the compact index the fleet page and the live frames read
+	// (fleetindex.go); renders caps concurrent fleet and kiosk renders
+	// (fleetpage.go).
+	fleet   *fleetIndex
+	renders *renderGate
 }
 
 // New makes the dashboard: it loads or creates the password hash and the
@@ -155,8 +160,9 @@ func New(cfg Config, st Store, act Actions) (*Dashboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard templates: %w", err)
 	}
-	d := &Dashboard{cfg: cfg, st: st, act: act, auth: a, pages: pages}
-	d.hub = newHub(st, d.renderFleetUpdate, cfg.Logger)
+	d := &Dashboard{cfg: cfg, st: st, act: act, auth: a, pages: pages,
+		fleet: newFleetIndex(), renders: newRenderGate(maxFleetRenders, maxFleetWaiting, fleetRenderWait)}
+	d.hub = newHub(st, d.fleet, cfg.Now, d.renderFleetUpdate, cfg.Logger)
 	d.mux = d.routes()
 	go d.hub.run()
 	return d, nil

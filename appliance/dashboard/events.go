@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
 )
 
 // Live feed tuning.
@@ -33,10 +35,16 @@ var refreshFrame = []byte("event: refresh\ndata: {}\n\n")
 // So neither a slow browser nor the rendering ever holds up Observe. Its
 // work is bounded by the frame rate, not by the check-in rate: at most
 // maxRowsPerFrame rows every coalesceEvery, however many phones changed.
+// It also keeps the fleet index (fleetindex.go) up to date, one store
+// lookup per changed phone; a frame reads only its changed phones from the
+// store and the summary from the index's counts, never the whole fleet.
 type hub struct {
 	st     Store
-	render func(changed map[string]bool) []byte // a fleet "rows" frame
+	fleet  *fleetIndex
+	now    func() time.Time
+	render func(changed map[string]bool, added int) []byte // a fleet "rows" frame
 	log    *slog.Logger
+	syncs  chan chan struct{} // page requests waiting for the index to catch up
 
 	mu      sync.Mutex
 	clients map[*streamClient]struct{}
@@ -51,9 +59,9 @@ type streamClient struct {
 	ch       chan []byte
 }
 
-func newHub(st Store, render func(map[string]bool) []byte, log *slog.Logger) *hub {
-	return &hub{st: st, render: render, log: log, clients: map[*streamClient]struct{}{},
-		done: make(chan struct{}), stopped: make(chan struct{})}
+func newHub(st Store, fleet *fleetIndex, now func() time.Time, render func(map[string]bool, int) []byte, log *slog.Logger) *hub {
+	return &hub{st: st, fleet: fleet, now: now, render: render, log: log, syncs: make(chan chan struct{}),
+		clients: map[*streamClient]struct{}{}, done: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // pendingRows is the ordered set of phones whose fleet rows are still to
@@ -92,16 +100,38 @@ type tick struct {
 	devices map[string]bool // devices and timelines
 	admin   bool
 	lagged  bool // the hub's subscription dropped changes
+	added   int  // phones new to the fleet
+}
+
+// indexState is what the fleet index has yet to hear of.
+type indexState struct {
+	pending map[string]bool
+	lagged  bool // changes were dropped: rebuild from the store
 }
 
 func (h *hub) run() {
 	defer close(h.stopped)
 	sub := h.st.Subscribe(feedBuffer)
 	defer sub.Close()
+	// Subscribed first, so nothing between the read and the feed is missed.
+	h.fleet.rebuild(h.st.Devices(nil), h.now())
 	ticker := time.NewTicker(coalesceEvery)
 	defer ticker.Stop()
 	var rows pendingRows
 	t := tick{devices: map[string]bool{}}
+	ix := indexState{pending: map[string]bool{}}
+	note := func(c store.Change) {
+		t.lagged = t.lagged || c.Lagged
+		ix.lagged = ix.lagged || c.Lagged
+		switch c.Table {
+		case "devices", "events":
+			t.devices[c.ID] = true
+			ix.pending[c.ID] = true
+			rows.add(c.ID)
+		default:
+			t.admin = true
+		}
+	}
 	for {
 		select {
 		case <-h.done:
@@ -110,18 +140,70 @@ func (h *hub) run() {
 			if !ok {
 				return
 			}
-			t.lagged = t.lagged || c.Lagged
-			switch c.Table {
-			case "devices", "events":
-				t.devices[c.ID] = true
-				rows.add(c.ID)
-			default:
-				t.admin = true
-			}
+			note(c)
+		case reply := <-h.syncs:
+			drain(sub.C, note)
+			t.added += h.catchUp(&ix)
+			close(reply)
 		case <-ticker.C:
+			t.added += h.catchUp(&ix)
+			h.fleet.recount(h.now())
 			h.publish(t, &rows)
 			t = tick{devices: map[string]bool{}}
 		}
+	}
+}
+
+// drain hands note every change already in c, without waiting.
+func drain(c <-chan store.Change, note func(store.Change)) {
+	for {
+		select {
+		case ch, ok := <-c:
+			if !ok {
+				return
+			}
+			note(ch)
+		default:
+			return
+		}
+	}
+}
+
+// catchUp brings the fleet index up to date: one store lookup per changed
+// phone, or, when the feed lagged, a rebuild from the whole store. It
+// returns how many phones are new.
+func (h *hub) catchUp(ix *indexState) int {
+	if ix.lagged {
+		h.fleet.rebuild(h.st.Devices(nil), h.now())
+		clear(ix.pending)
+		ix.lagged = false
+		return 0 // the lag sends every stream a refresh anyway
+	}
+	if len(ix.pending) == 0 {
+		return 0
+	}
+	ids := make([]string, 0, len(ix.pending))
+	for id := range ix.pending {
+		ids = append(ids, id)
+	}
+	clear(ix.pending)
+	return len(h.fleet.update(h.st, ids, h.now()))
+}
+
+// sync returns once the fleet index has every change the store published
+// before it was called (a page reads the store first, which commits the
+// store's open batch and publishes it).
+func (h *hub) sync() {
+	h.st.Device("") // commits the store's batch: its changes are on the feed
+	reply := make(chan struct{})
+	select {
+	case h.syncs <- reply:
+	case <-h.stopped:
+		return
+	}
+	select {
+	case <-reply:
+	case <-h.stopped:
 	}
 }
 
@@ -143,7 +225,7 @@ func (h *hub) publish(t tick, rows *pendingRows) {
 	}
 	var frame []byte
 	if len(rows.order) > 0 {
-		frame = h.render(rows.take(maxRowsPerFrame))
+		frame = h.render(rows.take(maxRowsPerFrame), t.added)
 	}
 	for _, c := range clients {
 		switch {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/store"
@@ -80,29 +79,6 @@ type phoneRow struct {
 	LastSeenUnix               int64
 }
 
-// fleetView is the derived fleet: summary and rows, sorted by ID.
-type fleetView struct {
-	Summary fleetSummary
-	Rows    []phoneRow
-}
-
-// stageMedians is the median time in stage per stage, over the fleet.
-func stageMedians(devs []store.Device, now time.Time) map[store.Stage]time.Duration {
-	ages := map[store.Stage][]time.Duration{}
-	for i := range devs {
-		d := &devs[i]
-		if peerStallStages[d.Stage] {
-			ages[d.Stage] = append(ages[d.Stage], now.Sub(d.StageSince))
-		}
-	}
-	med := make(map[store.Stage]time.Duration, len(ages))
-	for s, a := range ages {
-		slices.Sort(a)
-		med[s] = a[len(a)/2]
-	}
-	return med
-}
-
 // silentAfter is how long a phone may stay discovered (it leased an
 // address or asked DNS but never checked in) or signed in (over SIP, and
 // never checked in) before the fleet page says what that suggests. A phone
@@ -167,46 +143,20 @@ func slowReason(d *store.Device, med map[store.Stage]time.Duration, now time.Tim
 		stageLabels[d.Stage], roundDur(age), int(age/max(m, time.Second)), roundDur(m))
 }
 
-// buildFleet derives the fleet view; devs are sorted by ID by the store.
-func buildFleet(devs []store.Device, now time.Time) fleetView {
-	med := stageMedians(devs, now)
-	v := fleetView{Rows: make([]phoneRow, len(devs))}
-	counts := make([]int, len(store.Stages))
-	models := map[string]*modelSummary{}
-	for i := range devs {
-		d := &devs[i]
-		row := makeRow(d, med, now)
-		v.Rows[i] = row
-		si := stageIndex(d.Stage)
-		counts[si]++
-		m := models[row.Model]
-		if m == nil {
-			m = &modelSummary{Model: row.Model, Counts: make([]int, len(store.Stages))}
-			models[row.Model] = m
-		}
-		m.Total++
-		m.Counts[si]++
-		if d.Stage == store.StageDone {
-			v.Summary.Done++
-			m.Done++
-		}
-		if row.Reason != "" {
-			v.Summary.Attention++
-		}
+// dynamicReason says why a phone that is not stalled or failed needs
+// attention as time passes: silent (discovered or signed in, never checked
+// in) or slower than its peers, with the badge to show; or "", "".
+func dynamicReason(d *store.Device, med map[store.Stage]time.Duration, now time.Time) (why, flag string) {
+	if why := silentReason(d, now); why != "" {
+		return why, "no check-in"
 	}
-	v.Summary.Total = len(devs)
-	v.Summary.Pct = pct(v.Summary.Done, v.Summary.Total)
-	for i, s := range store.Stages {
-		v.Summary.Stages = append(v.Summary.Stages, stageCount{Stage: s, Label: stageLabels[s], N: counts[i]})
+	if why := slowReason(d, med, now); why != "" {
+		return why, "slow"
 	}
-	for _, m := range models {
-		m.Pct = pct(m.Done, m.Total)
-		v.Summary.Models = append(v.Summary.Models, *m)
-	}
-	slices.SortFunc(v.Summary.Models, func(a, b modelSummary) int { return strings.Compare(a.Model, b.Model) })
-	return v
+	return "", ""
 }
 
+// makeRow is one phone's row; med is the fleet index's medians.
 func makeRow(d *store.Device, med map[store.Stage]time.Duration, now time.Time) phoneRow {
 	r := phoneRow{
 		ID: d.ID, MAC: d.MAC, Serial: d.Serial, Model: modelName(d.DevicePath), IP: d.IP,
@@ -225,11 +175,7 @@ func makeRow(d *store.Device, med map[store.Stage]time.Duration, now time.Time) 
 	case store.StageStalled, store.StageFailed:
 		r.Reason = d.StageReason
 	default:
-		if why := silentReason(d, now); why != "" {
-			r.Reason, r.Flag = why, "no check-in"
-		} else if why := slowReason(d, med, now); why != "" {
-			r.Reason, r.Flag = why, "slow"
-		}
+		r.Reason, r.Flag = dynamicReason(d, med, now)
 	}
 	if d.DownloadTotal > 0 {
 		r.Pct = int(min(100, d.DownloadBytes*100/d.DownloadTotal))

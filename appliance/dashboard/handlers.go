@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,16 +34,19 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, s session)
 
 func (d *Dashboard) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	// The pages whose work grows with the fleet share the render gate
+	// (fleetpage.go): a flood of anonymous requests is refused with 503,
+	// not queued.
 	mux.Handle("GET /assets/", assetHandler())
-	mux.Handle("GET /{$}", d.viewer(d.fleetPage))
-	mux.Handle("GET /kiosk", d.public(d.kioskPage))
+	mux.Handle("GET /{$}", d.viewer(d.gated(d.fleetPage)))
+	mux.Handle("GET /kiosk", d.public(d.gated(d.kioskPage)))
 	mux.Handle("GET /events", d.public(d.streamAccess))
 	mux.Handle("GET /phone/{id}", d.viewer(d.phonePage))
-	mux.Handle("GET /firmware", d.viewer(d.firmwarePage))
+	mux.Handle("GET /firmware", d.viewer(d.gated(d.firmwarePage)))
 	mux.Handle("GET /firmware/confirm", d.admin(d.confirmPage))
 	mux.Handle("POST /firmware/upload", d.admin(d.uploadAction))
 	mux.Handle("POST /firmware/{action}", d.admin(d.ruleAction))
-	mux.Handle("GET /testdevices", d.viewer(d.testDevicesPage))
+	mux.Handle("GET /testdevices", d.viewer(d.gated(d.testDevicesPage)))
 	mux.Handle("POST /testdevices/add", d.admin(d.addTestDevice))
 	mux.Handle("POST /testdevices/remove", d.admin(d.removeTestDevice))
 	mux.Handle("GET /logs", d.viewer(d.logsPage))
@@ -226,10 +230,14 @@ func (d *Dashboard) streamAccess(w http.ResponseWriter, r *http.Request, s sessi
 	d.serveEvents(w, r)
 }
 
-// rowsUpdate is the data of a fleet "rows" event.
+// rowsUpdate is the data of a fleet "rows" event. A page replaces the rows
+// it shows and ignores the others (they are on other pages); Added says
+// how many phones are new to the fleet, which a page may want to reload
+// for.
 type rowsUpdate struct {
 	Rows    []rowHTML `json:"rows"`
 	Removed []string  `json:"removed,omitempty"`
+	Added   int       `json:"added,omitempty"`
 	Summary string    `json:"summary"`
 }
 
@@ -239,27 +247,31 @@ type rowHTML struct {
 }
 
 // renderFleetUpdate renders the changed phones' rows and the summary once,
-// for every fleet stream.
-func (d *Dashboard) renderFleetUpdate(changed map[string]bool) []byte {
-	v := buildFleet(d.st.Devices(nil), d.cfg.Now())
-	var up rowsUpdate
-	seen := map[string]bool{}
+// for every fleet stream. It reads only the changed phones from the store
+// and the summary from the fleet index's counts: its cost grows with the
+// changed rows (at most maxRowsPerFrame), not with the fleet.
+func (d *Dashboard) renderFleetUpdate(changed map[string]bool, added int) []byte {
+	now := d.cfg.Now()
+	med := d.fleet.medians(now)
+	up := rowsUpdate{Added: added}
+	ids := make([]string, 0, len(changed))
+	for id := range changed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	var row []byte
-	for i := range v.Rows {
-		if !changed[v.Rows[i].ID] {
+	for _, id := range ids {
+		dev, ok := d.st.Device(id)
+		if !ok {
+			up.Removed = append(up.Removed, id)
 			continue
 		}
-		seen[v.Rows[i].ID] = true
-		row = appendRow(row[:0], &v.Rows[i])
-		up.Rows = append(up.Rows, rowHTML{ID: v.Rows[i].ID, HTML: string(row)})
-	}
-	for id := range changed {
-		if !seen[id] {
-			up.Removed = append(up.Removed, id)
-		}
+		r := makeRow(&dev, med, now)
+		row = appendRow(row[:0], &r)
+		up.Rows = append(up.Rows, rowHTML{ID: id, HTML: string(row)})
 	}
 	var buf bytes.Buffer
-	if err := d.pages["fleet"].ExecuteTemplate(&buf, "summary", v.Summary); err != nil {
+	if err := d.pages["fleet"].ExecuteTemplate(&buf, "summary", d.fleet.summary()); err != nil {
 		d.cfg.Logger.Error("dashboard render summary", "err", err)
 		return refreshFrame
 	}

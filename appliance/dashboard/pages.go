@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,34 +10,6 @@ import (
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 )
-
-// fleetData is the fleet page and the kiosk.
-type fleetData struct {
-	page
-	fleetView
-	Stages   []stageCount  // the filter's choices
-	RowsHTML template.HTML // the phone table's rows (see appendRow)
-}
-
-func (d *Dashboard) fleetData(r *http.Request, s session, kiosk bool) fleetData {
-	p := newPage(r, s, "Fleet", "fleet")
-	p.Stream = "topic=" + topicFleet
-	if kiosk {
-		p.Title, p.Nav, p.Kiosk = "Kiosk", "kiosk", true
-	}
-	v := buildFleet(d.st.Devices(nil), d.cfg.Now())
-	return fleetData{page: p, fleetView: v, Stages: v.Summary.Stages, RowsHTML: rowsHTML(v.Rows)}
-}
-
-func (d *Dashboard) fleetPage(w http.ResponseWriter, r *http.Request, s session) {
-	d.render(w, "fleet", d.fleetData(r, s, false))
-}
-
-// kioskPage is the fleet, read-only and full screen, for a bench screen:
-// public whatever PublicReadOnly says, and never showing forms.
-func (d *Dashboard) kioskPage(w http.ResponseWriter, r *http.Request, _ session) {
-	d.render(w, "fleet", d.fleetData(r, session{}, true))
-}
 
 // phoneData is the phone page.
 type phoneData struct {
@@ -68,10 +39,9 @@ func (d *Dashboard) phonePage(w http.ResponseWriter, r *http.Request, s session)
 		return
 	}
 	now := d.cfg.Now()
-	devs := d.st.Devices(nil)
 	p := newPage(r, s, "Phone "+dev.ID, "fleet")
 	p.Stream = "device=" + url.QueryEscape(dev.ID)
-	data := phoneData{page: p, Dev: dev, Row: makeRow(&dev, stageMedians(devs, now), now),
+	data := phoneData{page: p, Dev: dev, Row: makeRow(&dev, d.fleet.medians(now), now),
 		Steps: planSteps(dev, interimVersions(d.st.Images(nil)))}
 	evs := d.st.Events(nil, dev.ID)
 	for i := len(evs) - 1; i >= 0; i-- { // newest first
@@ -284,17 +254,10 @@ type testDeviceRow struct {
 func (d *Dashboard) testDevicesPage(w http.ResponseWriter, r *http.Request, s session) {
 	p := newPage(r, s, "Test devices", "testdevices")
 	p.Stream = "topic=" + topicAdmin
-	byKey := map[string]string{}
-	for _, dev := range d.st.Devices(nil) {
-		if dev.MAC != "" {
-			byKey[dev.MAC] = dev.ID
-		}
-		if dev.Serial != "" {
-			byKey[dev.Serial] = dev.ID
-		}
-	}
+	tds := d.st.TestDevices(nil)
+	byKey := d.phonesNamed(tds)
 	data := testDevicesData{page: p}
-	for _, td := range d.st.TestDevices(nil) {
+	for _, td := range tds {
 		data.Devices = append(data.Devices, testDeviceRow{ID: td.ID, Kind: td.Kind, Added: td.Added.Local().Format("2006-01-02 15:04"), PhoneID: byKey[td.ID]})
 	}
 	d.render(w, "testdevices", data)

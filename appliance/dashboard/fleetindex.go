@@ -1,0 +1,433 @@
+package dashboard
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// The fleet index is the dashboard's own compact copy of what the fleet
+// page counts, filters and sorts by: about 300 bytes a phone (14.6 MiB at
+// 50,000) instead of the store's whole Device and its timeline. The hub keeps it up to date from the change feed
+// (one store lookup per changed phone), so neither a page request nor a
+// live frame ever copies the whole fleet out of the store: a page request
+// filters and sorts the index and then reads only the phones on its page.
+// It is rebuilt from the store only at start and when the hub's feed
+// lagged (changes were dropped).
+
+// attentionEvery is how often the time-driven part of the summary (the
+// per-stage medians behind "slow", and "no check-in") is recomputed over
+// the whole index. Both flags have minute-scale thresholds (slowMin,
+// silentAfter); between recounts a changed phone is judged against the
+// last medians as it changes.
+const attentionEvery = 10 * time.Second
+
+// fleetEntry is one phone in the index.
+type fleetEntry struct {
+	id, mac, serial, ip, model string
+	started, current, next     string // as the row shows them
+	first, version, offered    images.Version
+	checkedIn                  bool
+	stage                      int8 // index in store.Stages
+	pct                        int8 // download progress, 0 without a download
+	staticAttn                 bool // stalled or failed with a reason
+	attn                       bool // counted in Attention
+	stageSince, lastSeen       int64
+	live                       bool // the slot holds a phone
+}
+
+func newEntry(d *store.Device) fleetEntry {
+	e := fleetEntry{
+		id: d.ID, mac: d.MAC, serial: d.Serial, ip: d.IP, model: modelName(d.DevicePath),
+		started: reported(d, d.FirstVersion), current: reported(d, d.Version), next: ver(d.Offered),
+		first: d.FirstVersion, version: d.Version, offered: d.Offered, checkedIn: d.CheckIns > 0,
+		stage: int8(stageIndex(d.Stage)), stageSince: d.StageSince.UnixNano(), lastSeen: d.LastSeen.Unix(),
+		live: true,
+	}
+	if d.DownloadTotal > 0 {
+		e.pct = int8(min(100, d.DownloadBytes*100/d.DownloadTotal))
+	}
+	e.staticAttn = (d.Stage == store.StageStalled || d.Stage == store.StageFailed) && d.StageReason != ""
+	return e
+}
+
+// modelCount is one model's counts in the index.
+type modelCount struct {
+	total, done int
+	counts      []int // per store.Stages
+}
+
+// fleetIndex is safe for concurrent use: the hub writes, page requests read.
+type fleetIndex struct {
+	mu     sync.RWMutex
+	slots  []fleetEntry
+	byID   map[string]int32
+	free   []int32 // empty slots, in no order
+	freed  []int32 // slots emptied since order was last merged
+	order  []int32 // live slots sorted by ID
+	added  []int32 // slots filled since order was last merged
+	counts []int   // per store.Stages
+	models map[string]*modelCount
+	done   int
+	attn   int
+	// medianSince is, per peer-stall stage, the StageSince (UnixNano) of
+	// the median phone at the last recount: the median age is now minus it.
+	medianSince map[store.Stage]int64
+	recountAt   time.Time
+	// needRecount: a phone entered a peer-stall stage that had no median
+	// (e.g. the first phones after start), so recount at the next tick
+	// rather than up to attentionEvery later.
+	needRecount bool
+}
+
+func newFleetIndex() *fleetIndex {
+	return &fleetIndex{byID: map[string]int32{}, counts: make([]int, len(store.Stages)),
+		models: map[string]*modelCount{}, medianSince: map[store.Stage]int64{}}
+}
+
+// rebuild replaces the index with devs (sorted by ID, as the store returns
+// them) and recounts.
+func (ix *fleetIndex) rebuild(devs []store.Device, now time.Time) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.slots = make([]fleetEntry, 0, len(devs))
+	ix.byID = make(map[string]int32, len(devs))
+	ix.free, ix.freed, ix.added = nil, nil, nil
+	ix.order = make([]int32, 0, len(devs))
+	clear(ix.counts)
+	ix.models = map[string]*modelCount{}
+	ix.done, ix.attn = 0, 0
+	for i := range devs {
+		e := newEntry(&devs[i])
+		slot := int32(len(ix.slots))
+		ix.slots = append(ix.slots, e)
+		ix.byID[e.id] = slot
+		ix.order = append(ix.order, slot)
+		ix.count(&ix.slots[slot], 1)
+	}
+	// The store sorts by ID already; a stub store in a test may not.
+	if !slices.IsSortedFunc(ix.order, ix.byIDOrder) {
+		slices.SortFunc(ix.order, ix.byIDOrder)
+	}
+	ix.recountLocked(now)
+}
+
+func (ix *fleetIndex) byIDOrder(a, b int32) int {
+	return strings.Compare(ix.slots[a].id, ix.slots[b].id)
+}
+
+// update applies what the store says now of the phones in ids: found
+// phones are put, missing ones removed. Its cost is one store lookup per
+// phone, plus a merge of the 4-byte-per-phone ID order when phones came or
+// went. It reports the phones new to the index.
+func (ix *fleetIndex) update(st Store, ids []string, now time.Time) (added []string) {
+	type change struct {
+		id  string
+		dev store.Device
+		ok  bool
+	}
+	changes := make([]change, len(ids))
+	for i, id := range ids { // outside the lock: readers go on meanwhile
+		changes[i].id = id
+		changes[i].dev, changes[i].ok = st.Device(id)
+	}
+	med := ix.medians(now)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for i := range changes {
+		c := &changes[i]
+		if c.ok && ix.put(&c.dev, med, now) {
+			added = append(added, c.id)
+		} else if !c.ok {
+			ix.remove(c.id)
+		}
+	}
+	ix.mergeOrderLocked()
+	return added
+}
+
+// put puts d in the index and reports whether it is new.
+func (ix *fleetIndex) put(d *store.Device, med map[store.Stage]time.Duration, now time.Time) bool {
+	e := newEntry(d)
+	if _, ok := ix.medianSince[d.Stage]; peerStallStages[d.Stage] && !ok {
+		ix.needRecount = true
+	}
+	why, _ := dynamicReason(d, med, now)
+	e.attn = e.staticAttn || why != ""
+	slot, ok := ix.byID[d.ID]
+	if ok {
+		ix.count(&ix.slots[slot], -1)
+		ix.slots[slot] = e
+		ix.count(&ix.slots[slot], 1)
+		return false
+	}
+	if n := len(ix.free); n > 0 {
+		slot, ix.free = ix.free[n-1], ix.free[:n-1]
+		ix.slots[slot] = e
+	} else {
+		slot = int32(len(ix.slots))
+		ix.slots = append(ix.slots, e)
+	}
+	ix.byID[d.ID] = slot
+	ix.added = append(ix.added, slot)
+	ix.count(&ix.slots[slot], 1)
+	return true
+}
+
+func (ix *fleetIndex) remove(id string) {
+	slot, ok := ix.byID[id]
+	if !ok {
+		return
+	}
+	ix.count(&ix.slots[slot], -1)
+	delete(ix.byID, id)
+	ix.slots[slot] = fleetEntry{}
+	ix.freed = append(ix.freed, slot)
+}
+
+// mergeOrderLocked drops removed slots from the ID order, merges the
+// added ones in, and only then lets the removed slots be reused (so a slot
+// is never in the order twice).
+func (ix *fleetIndex) mergeOrderLocked() {
+	if len(ix.added) == 0 && len(ix.freed) == 0 {
+		return
+	}
+	added := slices.DeleteFunc(ix.added, func(s int32) bool { return !ix.slots[s].live })
+	slices.SortFunc(added, ix.byIDOrder)
+	merged := make([]int32, 0, len(ix.order)+len(added))
+	i := 0
+	for _, s := range ix.order {
+		if !ix.slots[s].live {
+			continue
+		}
+		for i < len(added) && ix.byIDOrder(added[i], s) < 0 {
+			merged = append(merged, added[i])
+			i++
+		}
+		merged = append(merged, s)
+	}
+	merged = append(merged, added[i:]...)
+	ix.order, ix.added = merged, ix.added[:0]
+	ix.free, ix.freed = append(ix.free, ix.freed...), ix.freed[:0]
+}
+
+// count adds (sign 1) or takes away (sign -1) e from the counts.
+func (ix *fleetIndex) count(e *fleetEntry, sign int) {
+	ix.counts[e.stage] += sign
+	m := ix.models[e.model]
+	if m == nil {
+		m = &modelCount{counts: make([]int, len(store.Stages))}
+		ix.models[e.model] = m
+	}
+	m.total += sign
+	m.counts[e.stage] += sign
+	if store.Stages[e.stage] == store.StageDone {
+		ix.done += sign
+		m.done += sign
+	}
+	if e.attn {
+		ix.attn += sign
+	}
+	if m.total == 0 {
+		delete(ix.models, e.model)
+	}
+}
+
+// recount recomputes the medians and every phone's attention flag when
+// attentionEvery has passed since the last time, or a stage got its first
+// phones.
+func (ix *fleetIndex) recount(now time.Time) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.needRecount || now.Sub(ix.recountAt) >= attentionEvery {
+		ix.recountLocked(now)
+	}
+}
+
+func (ix *fleetIndex) recountLocked(now time.Time) {
+	since := map[store.Stage][]int64{}
+	for _, s := range ix.order {
+		e := &ix.slots[s]
+		if st := store.Stages[e.stage]; peerStallStages[st] {
+			since[st] = append(since[st], e.stageSince)
+		}
+	}
+	clear(ix.medianSince)
+	for st, v := range since {
+		// The median age sorts ages ascending, that is StageSince descending.
+		slices.Sort(v)
+		ix.medianSince[st] = v[len(v)-1-len(v)/2]
+	}
+	med := ix.mediansLocked(now)
+	ix.attn = 0
+	for _, s := range ix.order {
+		e := &ix.slots[s]
+		e.attn = e.staticAttn || entryFlagged(e, med, now)
+		if e.attn {
+			ix.attn++
+		}
+	}
+	ix.recountAt, ix.needRecount = now, false
+}
+
+// entryFlagged is dynamicReason's test on an index entry: whether the
+// phone is silent or slow.
+func entryFlagged(e *fleetEntry, med map[store.Stage]time.Duration, now time.Time) bool {
+	st := store.Stages[e.stage]
+	age := now.Sub(time.Unix(0, e.stageSince))
+	if (st == store.StageDiscovered || st == store.StageSignedIn) && age > silentAfter {
+		return true
+	}
+	m, ok := med[st]
+	return ok && age > slowMin && age > slowFactor*m
+}
+
+// medians is the median time in stage per peer-stall stage, as of the last
+// recount, aged to now.
+func (ix *fleetIndex) medians(now time.Time) map[store.Stage]time.Duration {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.mediansLocked(now)
+}
+
+func (ix *fleetIndex) mediansLocked(now time.Time) map[store.Stage]time.Duration {
+	med := make(map[store.Stage]time.Duration, len(ix.medianSince))
+	for st, since := range ix.medianSince {
+		med[st] = now.Sub(time.Unix(0, since))
+	}
+	return med
+}
+
+// summary is the top of the fleet and kiosk pages.
+func (ix *fleetIndex) summary() fleetSummary {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	s := fleetSummary{Total: len(ix.byID), Done: ix.done, Attention: ix.attn}
+	s.Pct = pct(s.Done, s.Total)
+	for i, st := range store.Stages {
+		s.Stages = append(s.Stages, stageCount{Stage: st, Label: stageLabels[st], N: ix.counts[i]})
+	}
+	for name, m := range ix.models {
+		s.Models = append(s.Models, modelSummary{Model: name, Total: m.total, Done: m.done, Pct: pct(m.done, m.total), Counts: slices.Clone(m.counts)})
+	}
+	slices.SortFunc(s.Models, func(a, b modelSummary) int { return strings.Compare(a.Model, b.Model) })
+	return s
+}
+
+// phonesNamed maps each test device's ID (a MAC or a serial) to the
+// phone with that MAC or serial, the last in ID order when several have
+// it, without copying the fleet.
+func (ix *fleetIndex) phonesNamed(tds []store.TestDevice) map[string]string {
+	out := map[string]string{}
+	if len(tds) == 0 {
+		return out
+	}
+	want := make(map[string]bool, len(tds))
+	for _, td := range tds {
+		want[td.ID] = true
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, s := range ix.order {
+		e := &ix.slots[s]
+		if e.mac != "" && want[e.mac] {
+			out[e.mac] = e.id
+		}
+		if e.serial != "" && want[e.serial] {
+			out[e.serial] = e.id
+		}
+	}
+	return out
+}
+
+// fleetPageResult is one page of the fleet: the phones' IDs in order, how
+// many phones matched the filter, and how many there are in all.
+type fleetPageResult struct {
+	IDs     []string
+	Matched int
+	Total   int
+}
+
+// page filters and sorts the index and cuts one page of at most size
+// phones at q.Offset. Filtering and sorting are applied to the whole fleet
+// before the cut. Unfiltered in ID order it only slices the ID order.
+func (ix *fleetIndex) page(q fleetQuery, size int) fleetPageResult {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	res := fleetPageResult{Total: len(ix.byID)}
+	sel := ix.order
+	if q.Stage >= 0 || q.Text != "" {
+		sel = make([]int32, 0, 256)
+		for _, s := range ix.order {
+			if ix.slots[s].matches(q) {
+				sel = append(sel, s)
+			}
+		}
+	}
+	res.Matched = len(sel)
+	if q.Sort != sortByID {
+		if len(sel) > 0 && &sel[0] == &ix.order[0] {
+			sel = slices.Clone(sel)
+		}
+		cmp, sign := sortColumns[q.Sort].cmp, 1
+		if q.Desc {
+			sign = -1
+		}
+		// Stable on the ID order: phones that tie stay in ID order.
+		slices.SortStableFunc(sel, func(a, b int32) int { return sign * cmp(&ix.slots[a], &ix.slots[b]) })
+	}
+	from := min(q.Offset, len(sel))
+	to := min(from+size, len(sel))
+	for i := from; i < to; i++ {
+		j := i
+		if q.Desc && q.Sort == sortByID {
+			j = len(sel) - 1 - i
+		}
+		res.IDs = append(res.IDs, ix.slots[sel[j]].id)
+	}
+	return res
+}
+
+// matches is the server-side filter: the stage, and a case-insensitive
+// substring of the MAC, ID, serial, model, IP, the versions shown or the
+// stage's label.
+func (e *fleetEntry) matches(q fleetQuery) bool {
+	if q.Stage >= 0 && int(e.stage) != q.Stage {
+		return false
+	}
+	if q.Text == "" {
+		return true
+	}
+	for _, f := range [...]string{e.mac, e.id, e.serial, e.model, e.ip, e.started, e.current, e.next, stageLabels[store.Stages[e.stage]]} {
+		if containsFold(f, q.Text) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains the lower-case sub, ASCII case
+// folded, without allocating.
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,178 @@
+package dashboard
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+)
+
+// fleetView is the whole fleet as the index sees it, for tests: the
+// summary and every phone's row, in ID order.
+type fleetView struct {
+	Summary fleetSummary
+	Rows    []phoneRow
+}
+
+// buildFleet indexes devs and renders every row, as the pages do a page.
+func buildFleet(devs []store.Device, now time.Time) fleetView {
+	ix := newFleetIndex()
+	ix.rebuild(devs, now)
+	med := ix.medians(now)
+	v := fleetView{Summary: ix.summary()}
+	for i := range devs {
+		v.Rows = append(v.Rows, makeRow(&devs[i], med, now))
+	}
+	return v
+}
+
+// mapStore is a Store whose Device reads a map, for index updates.
+type mapStore struct {
+	Store
+	devs map[string]store.Device
+}
+
+func (m mapStore) Device(id string) (store.Device, bool) { d, ok := m.devs[id]; return d, ok }
+
+// TestFleetIndexUpdates: phones come, change and go through update, and
+// the ID order, the counts and the pages stay what a rebuild gives.
+func TestFleetIndexUpdates(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	devs := makeFleet(50, now)
+	ix := newFleetIndex()
+	ix.rebuild(devs[:20], now)
+	ms := mapStore{devs: map[string]store.Device{}}
+	for _, d := range devs[:20] {
+		ms.devs[d.ID] = d
+	}
+	var ids []string
+	for _, d := range devs[20:] { // 30 new phones
+		ms.devs[d.ID] = d
+		ids = append(ids, d.ID)
+	}
+	for _, d := range devs[:5] { // 5 gone
+		delete(ms.devs, d.ID)
+		ids = append(ids, d.ID)
+	}
+	changed := devs[7]
+	changed.Stage = store.StageDone
+	ms.devs[changed.ID] = changed
+	ids = append(ids, changed.ID)
+	added := ix.update(ms, ids, now)
+	if len(added) != 30 {
+		t.Errorf("%d added, want 30", len(added))
+	}
+	// Reuse the freed slots: 5 new phones after the removals.
+	var more []string
+	for i := range 5 {
+		d := devs[0]
+		d.ID, d.MAC = fmt.Sprintf("ZZ%02d", i), fmt.Sprintf("ZZ%02d", i)
+		ms.devs[d.ID] = d
+		more = append(more, d.ID)
+	}
+	ix.update(ms, more, now)
+
+	var want []store.Device
+	for _, d := range ms.devs {
+		want = append(want, d)
+	}
+	slices.SortFunc(want, func(a, b store.Device) int { return strings.Compare(a.ID, b.ID) })
+	ref := newFleetIndex()
+	ref.rebuild(want, now)
+	all := fleetQuery{Stage: -1}
+	got, exp := ix.page(all, 1000), ref.page(all, 1000)
+	if !slices.Equal(got.IDs, exp.IDs) || got.Total != len(want) {
+		t.Errorf("IDs after updates\n got %v\nwant %v", got.IDs, exp.IDs)
+	}
+	gs, ws := ix.summary(), ref.summary()
+	if fmt.Sprint(gs) != fmt.Sprint(ws) {
+		t.Errorf("summary after updates\n got %+v\nwant %+v", gs, ws)
+	}
+}
+
+// TestFleetIndexPage: filters and sorts apply to the whole fleet before the
+// page is cut.
+func TestFleetIndexPage(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	devs := makeFleet(1000, now)
+	ix := newFleetIndex()
+	ix.rebuild(devs, now)
+	downloading := stageIndexOf(store.StageDownloading)
+	for _, tc := range []struct {
+		name        string
+		q           fleetQuery
+		size        int
+		wantFirst   string
+		wantMatched int
+		wantLen     int
+	}{
+		{"first page in ID order", fleetQuery{Stage: -1}, 200, mac(0), 1000, 200},
+		{"last page", fleetQuery{Stage: -1, Offset: 900}, 200, mac(900), 1000, 100},
+		{"past the end", fleetQuery{Stage: -1, Offset: 5000}, 200, "", 1000, 0},
+		{"descending", fleetQuery{Stage: -1, Desc: true}, 200, mac(999), 1000, 200},
+		{"stage", fleetQuery{Stage: downloading}, 200, mac(downloading), 100, 100},
+		{"text on the serial, any case", fleetQuery{Stage: -1, Text: "sn0099"}, 200, mac(990), 10, 10},
+		{"text on the model", fleetQuery{Stage: -1, Text: "ip8540"}, 200, mac(1), 500, 200},
+		{"sorted by last seen, newest last", fleetQuery{Stage: -1, Sort: 9, Desc: true}, 3, mac(0), 1000, 3},
+		{"sorted by serial, second page", fleetQuery{Stage: -1, Sort: 1, Offset: 200}, 200, mac(200), 1000, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := ix.page(tc.q, tc.size)
+			if res.Matched != tc.wantMatched || len(res.IDs) != tc.wantLen || res.Total != 1000 {
+				t.Fatalf("matched %d, %d IDs, total %d; want %d, %d, 1000", res.Matched, len(res.IDs), res.Total, tc.wantMatched, tc.wantLen)
+			}
+			if tc.wantLen > 0 && res.IDs[0] != tc.wantFirst {
+				t.Errorf("first %s, want %s", res.IDs[0], tc.wantFirst)
+			}
+		})
+	}
+}
+
+func TestParseFleetQuery(t *testing.T) {
+	for _, tc := range []struct{ in, err string }{
+		{"", ""},
+		{"q=CX700&stage=signed-in&sort=seen&dir=desc&offset=400", ""},
+		{"stage=sleeping", `unknown stage "sleeping"`},
+		{"sort=colour", `unknown sort column "colour"`},
+		{"dir=up", `unknown sort direction "up"`},
+		{"offset=-1", `offset "-1" is not a row number`},
+		{"offset=x", `offset "x" is not a row number`},
+		{"q=" + strings.Repeat("a", 101), "filter text is 101 bytes"},
+	} {
+		v, _ := parseQuery(tc.in)
+		_, err := parseFleetQuery(v)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+		}
+	}
+}
+
+func parseQuery(s string) (map[string][]string, error) { return url.ParseQuery(s) }
+
+// TestFleetIndexFirstPhonesGetMedians: phones that arrive after start in a
+// stage that had none are judged against their peers at the next tick, not
+// attentionEvery later.
+func TestFleetIndexFirstPhonesGetMedians(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ix := newFleetIndex()
+	ix.rebuild(nil, now)
+	ms := mapStore{devs: map[string]store.Device{}}
+	var ids []string
+	for i, age := range []time.Duration{2 * time.Minute, 3 * time.Minute, 4 * time.Minute, 2 * time.Hour} {
+		d := store.Device{ID: mac(i), MAC: mac(i), Stage: store.StageOffered, StageSince: now.Add(-age), DevicePath: cx700}
+		ms.devs[d.ID] = d
+		ids = append(ids, d.ID)
+	}
+	ix.update(ms, ids, now)
+	ix.recount(now.Add(coalesceEvery)) // the next tick
+	if a := ix.summary().Attention; a != 1 {
+		t.Errorf("%d need attention after the next tick, want 1 (the phone offered for 2 hours)", a)
+	}
+	if m := ix.medians(now)[store.StageOffered]; m != 4*time.Minute {
+		t.Errorf("median offered %s, want 4m (the upper median of 2, 3, 4 minutes and 2 hours)", m)
+	}
+}

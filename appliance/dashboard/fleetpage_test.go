@@ -1,0 +1,229 @@
+package dashboard
+
+import (
+	"bufio"
+	"context"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+var (
+	pageRow  = regexp.MustCompile(`<tr id="r-([^"]+)"`)
+	pageLink = regexp.MustCompile(`<a id="(next|prev|first)-page"[^>]* href="([^"]+)"`)
+)
+
+func pageRows(body string) []string {
+	var ids []string
+	for _, m := range pageRow.FindAllStringSubmatch(body, -1) {
+		ids = append(ids, m[1])
+	}
+	return ids
+}
+
+func pageLinks(body string) map[string]string {
+	links := map[string]string{}
+	for _, m := range pageLink.FindAllStringSubmatch(body, -1) {
+		links[m[1]] = html.UnescapeString(m[2])
+	}
+	return links
+}
+
+// TestFleetPages: the fleet and the kiosk show one page of at most
+// fleetPageSize phones, with plain links to the pages around it that keep
+// the filter and the sort.
+func TestFleetPages(t *testing.T) {
+	e := newEnv(t, nil)
+	e.seedFirmware(t)
+	now := time.Now()
+	for i := range 450 {
+		checkIn(e.st, i, []images.DevicePath{cx700, ip8540}[i%2], beta, now.Add(-time.Duration(i)*time.Second))
+	}
+	c := e.client(t)
+	for _, tc := range []struct {
+		name      string
+		path      string
+		rows      int
+		first     string
+		shown     string
+		links     string // which links there are
+		nextQuery string // in the next link
+	}{
+		{"first page", "/", 200, mac(0), "450 phones", "next", "offset=200"},
+		{"middle page", "/?offset=200", 200, mac(200), "450 phones", "next,prev", "offset=400"},
+		{"last page", "/?offset=400", 50, mac(400), "450 phones", "prev", ""},
+		{"past the end", "/?offset=9000", 0, "", "450 phones", "first", ""},
+		{"kiosk", "/kiosk", 200, mac(0), "450 phones", "next", "offset=200"},
+		{"filtered", "/?q=ip8540", 200, mac(1), "225 of 450 phones", "next", "q=ip8540"},
+		{"filtered, second page", "/?q=ip8540&offset=200", 25, mac(401), "225 of 450 phones", "prev", ""},
+		{"sorted by last seen, newest first", "/?sort=seen&dir=desc", 200, mac(0), "450 phones", "next", "sort=seen"},
+		{"sorted by last seen, oldest first", "/?sort=seen", 200, mac(449), "450 phones", "next", "sort=seen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := c.get(tc.path)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %s", tc.path, resp.Status)
+			}
+			rows := pageRows(body)
+			if len(rows) != tc.rows || tc.rows > 0 && rows[0] != tc.first {
+				t.Errorf("%d rows from %v, want %d from %s", len(rows), rows[:min(1, len(rows))], tc.rows, tc.first)
+			}
+			if !strings.Contains(body, `<span id="shown" class="muted" data-live>`+tc.shown+`</span>`) {
+				t.Errorf("shown is not %q", tc.shown)
+			}
+			links := pageLinks(body)
+			var have []string
+			for _, k := range []string{"next", "prev", "first"} {
+				if links[k] != "" {
+					have = append(have, k)
+				}
+			}
+			if strings.Join(have, ",") != tc.links {
+				t.Errorf("links %v, want %s", links, tc.links)
+			}
+			if tc.nextQuery != "" && !strings.Contains(links["next"], tc.nextQuery) {
+				t.Errorf("next link %q lacks %q", links["next"], tc.nextQuery)
+			}
+		})
+	}
+	// The next link leads to the next rows.
+	_, body := c.get("/?q=ip8540")
+	_, body2 := c.get(pageLinks(body)["next"])
+	if rows := pageRows(body2); len(rows) != 25 || rows[0] != mac(401) {
+		t.Errorf("following next: %d rows from %v", len(rows), rows[:min(1, len(rows))])
+	}
+	resp, body := c.get("/?sort=colour")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `unknown sort column "colour"`) {
+		t.Errorf("bad sort: %s %q", resp.Status, body)
+	}
+}
+
+// TestRenderGate: beyond the slots, requests wait their turn briefly, a
+// bounded number of them; the rest are refused at once.
+func TestRenderGate(t *testing.T) {
+	g := newRenderGate(1, 1, 200*time.Millisecond)
+	release, ok := g.acquire(context.Background())
+	if !ok {
+		t.Fatal("the first request got no slot")
+	}
+	waited := make(chan bool)
+	go func() {
+		r, ok := g.acquire(context.Background())
+		if ok {
+			r()
+		}
+		waited <- ok
+	}()
+	for g.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, ok := g.acquire(context.Background()); ok {
+		t.Error("a second waiter got a slot: the wait is not bounded")
+	}
+	release()
+	if !<-waited {
+		t.Error("the waiter did not get the slot given back")
+	}
+	hold, _ := g.acquire(context.Background())
+	start := time.Now()
+	if _, ok := g.acquire(context.Background()); ok {
+		t.Error("got a slot while it was held")
+	}
+	if time.Since(start) < 200*time.Millisecond {
+		t.Error("gave up before the wait")
+	}
+	hold()
+}
+
+// TestFleetPageBusy: with every render slot taken and the wait queue full,
+// the fleet, the kiosk and the other fleet-sized pages answer 503 with
+// Retry-After, and the phone page still answers.
+func TestFleetPageBusy(t *testing.T) {
+	e := seededEnv(t, nil)
+	e.d.renders = newRenderGate(1, 0, 10*time.Millisecond)
+	release, _ := e.d.renders.acquire(context.Background())
+	defer release()
+	c := e.client(t)
+	for _, path := range []string{"/", "/kiosk", "/firmware", "/testdevices"} {
+		resp, body := c.get(path)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "busy") {
+			t.Errorf("%s while busy: %s, Retry-After %q", path, resp.Status, resp.Header.Get("Retry-After"))
+		}
+	}
+	if resp, _ := c.get("/phone/" + mac(1)); resp.StatusCode != http.StatusOK {
+		t.Errorf("phone page while busy: %s", resp.Status)
+	}
+}
+
+// countingStore counts the calls that copy the whole fleet.
+type countingStore struct {
+	Store
+	devices atomic.Int64
+}
+
+func (s *countingStore) Devices(ws memdb.WatchSet) []store.Device {
+	s.devices.Add(1)
+	return s.Store.Devices(ws)
+}
+
+// TestFramesReadOnlyChangedPhones: after the index is built at start, live
+// frames and page requests never copy the whole fleet out of the store.
+func TestFramesReadOnlyChangedPhones(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir+"/state", store.Options{FlushInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range 50 {
+		checkIn(st, i, cx700, beta, time.Now())
+	}
+	cs := &countingStore{Store: st}
+	cfg := DefaultConfig(dir)
+	cfg.AdminPassword = testPassword
+	d, err := New(cfg, cs, &fakeActions{st: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ts := httptest.NewServer(d.Handler())
+	defer ts.Close()
+	srv := ts.URL
+	resp, err := http.Get(srv + "/events?topic=fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(nil, 1<<20)
+	for round := range 3 {
+		download(st, round, 8<<20, 8<<20, time.Now())
+		checkIn(st, 100+round, ip8540, beta, time.Now()) // a new phone
+		for lines.Scan() && !strings.HasPrefix(lines.Text(), "data: ") {
+		}
+		if data := lines.Text(); !strings.Contains(data, mac(round)) || !strings.Contains(data, "waiting to install") {
+			t.Fatalf("frame %d: %.300s", round, data)
+		}
+		if r, err := http.Get(srv + "/"); err != nil || r.StatusCode != http.StatusOK {
+			t.Fatalf("fleet page: %v %v", r, err)
+		} else {
+			r.Body.Close()
+		}
+	}
+	if n := cs.devices.Load(); n != 1 {
+		t.Errorf("the whole fleet was read %d times, want once (at start)", n)
+	}
+	if s := d.fleet.summary(); s.Total != 53 {
+		t.Errorf("index holds %d phones, want 53", s.Total)
+	}
+}
