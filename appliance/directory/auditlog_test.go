@@ -143,6 +143,8 @@ func TestSupervisorAuditLines(t *testing.T) {
 	s := &Supervisor{cfg: cfg, log: slog.New(slog.NewTextHandler(&log, nil)), audit: &auditWriter{path: cfg.AuditLogPath()}}
 	bind := auditLine("10.0.0.5", "tech@lab.local")
 	s.logLines(strings.NewReader("samba version 4.17.12-Debian started.\n"+bind+"\n\nprefork_pipe_handler: Child 21637 exiting\n"+
+		"print_socket_options: Could not test socket option TCP_KEEPCNT: Operation not supported.\n"+
+		"samba_terminate: samba_terminate of samba 1: smbd child process exited\n"+
 		"gendb_search_v: DC=lab,DC=local NULL -> 1\n"+caLine+"\n"), 7)
 	b, _ := os.ReadFile(cfg.AuditLogPath())
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
@@ -155,6 +157,7 @@ func TestSupervisorAuditLines(t *testing.T) {
 	// At Info the log shows what matters, not level 5's chatter.
 	got := log.String()
 	if !strings.Contains(got, `line="samba version 4.17.12-Debian started."`) || strings.Contains(got, "timestamp") ||
+		!strings.Contains(got, "smbd child process exited") || strings.Contains(got, "socket option") ||
 		strings.Contains(got, "prefork") || strings.Contains(got, "gendb_search_v") || strings.Contains(got, "LDAP Query") {
 		t.Errorf("log:\n%s", got)
 	}

@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -217,5 +218,39 @@ func TestNewSupervisorNotProvisioned(t *testing.T) {
 	_, err := NewSupervisor(Config{Dir: t.TempDir(), Realm: "LAB.LOCAL", Interfaces: []string{"lo"}}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "tanjay directory provision") {
 		t.Errorf("NewSupervisor: %v", err)
+	}
+}
+
+// TestSMBConfKeepsSambaInDir: every directory Samba's own defaults would
+// put elsewhere (testparm prints them all) is under Dir, so nothing
+// depends on what Debian's masked units create at boot (/run/samba: smbd
+// exits when it cannot make its ncalrpc dir there).
+func TestSMBConfKeepsSambaInDir(t *testing.T) {
+	testparm, err := exec.LookPath("testparm")
+	if err != nil {
+		t.Skip("testparm not installed (apt-get install samba-common-bin)")
+	}
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Realm: "LAB.LOCAL", Interfaces: []string{"lo"}}.withDefaults()
+	if err := writeSMBConf(cfg); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(testparm, "-sv", cfg.smbConf()).Output()
+	if err != nil {
+		t.Fatalf("testparm: %v", err)
+	}
+	checked := 0
+	for line := range strings.Lines(string(out)) {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), " = ")
+		if !ok || !(strings.HasSuffix(name, " dir") || strings.HasSuffix(name, " directory")) || val == "" {
+			continue
+		}
+		checked++
+		if !strings.HasPrefix(val, dir+"/") && val != dir {
+			t.Errorf("%s = %s, outside %s", name, val, dir)
+		}
+	}
+	if checked < 8 {
+		t.Errorf("only %d directory parameters in testparm's output:\n%s", checked, out)
 	}
 }

@@ -173,6 +173,10 @@ func readGlobals(path string) (map[string]string, error) {
 //     may hold the port an RPC endpoint wants and Samba exits; 61000 and up
 //     are above that range.
 //   - cldap port: the appliance relays UDP 389 there (CLDAPPort).
+//   - every directory Samba writes is under Dir: ncalrpc dir too, whose
+//     default /run/samba/ncalrpc nothing creates once Debian's Samba
+//     units are masked (the VM), and smbd, unable to make it, exits and
+//     takes the whole DC down with it.
 //   - log level: Samba's JSON authentication audit (debug class
 //     auth_json_audit) at level 5, every authentication and anonymous
 //     bind, into AuditLogPath: the phones' timelines read it.
@@ -198,6 +202,7 @@ func smbConf(cfg Config) string {
 	cache directory = %s
 	lock directory = %s
 	pid directory = %s
+	ncalrpc dir = %s
 	binddns dir = %s
 	ntp signd socket directory = %s
 	winbindd socket directory = %s
@@ -218,7 +223,7 @@ func smbConf(cfg Config) string {
 	read only = no
 `, strings.ToUpper(cfg.Host), cfg.Realm, cfg.NetBIOS, strings.Join(cfg.Interfaces, " "),
 		CLDAPPort, filepath.Join(d, "private"), filepath.Join(d, "state"), filepath.Join(d, "cache"), d,
-		filepath.Join(d, "run"), filepath.Join(d, "bind-dns"), filepath.Join(d, "ntp_signd"),
+		filepath.Join(d, "run"), filepath.Join(d, "run", "ncalrpc"), filepath.Join(d, "bind-dns"), filepath.Join(d, "ntp_signd"),
 		filepath.Join(d, "winbindd"), filepath.Join(d, "log", "log.%m"), cfg.AuditLogPath(),
 		filepath.Join(d, "state", "sysvol"), filepath.Join(d, "state", "sysvol", cfg.DNSDomain(), "scripts"))
 	return b.String()

@@ -95,10 +95,17 @@ var troubleWords = []string{
 	"terminat", "exit", "Exit", "not ", "invalid", "Invalid", "WARNING", "samba version",
 }
 
+// chatter starts the lines level 5 prints that look like trouble and are
+// not: workers coming and going, socket options a kernel does not offer,
+// clients hanging up, helpers that exited 0.
+var chatter = []string{"prefork_", "print_socket_options:", "stream_terminate_connection:", "samba_runcmd_io_handler: Child /usr/sbin/samba_kcc exited 0"}
+
 // worthLogging reports whether a line of Samba's output is shown at Info.
 func worthLogging(line string) bool {
-	if strings.HasPrefix(line, "prefork_") {
-		return false // its workers come and go
+	for _, p := range chatter {
+		if strings.HasPrefix(line, p) {
+			return false
+		}
 	}
 	for _, w := range troubleWords {
 		if strings.Contains(line, w) {
