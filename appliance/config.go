@@ -12,6 +12,7 @@ import (
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/internal/connlimit"
+	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/legacy"
 )
@@ -115,6 +116,11 @@ type Config struct {
 	// which both stop (phonefiles.go: --upload-*, --capture-*,
 	// --disk-floor-*). Default: defaultPhoneFiles.
 	PhoneFiles PhoneFilesConfig
+
+	// StoreLimits bound what clients nobody has confirmed make the state
+	// keep in memory (--unconfirmed-devices, --timeline-kib). Default:
+	// 4096 unconfirmed devices, 512 KiB of events per phone.
+	StoreLimits StoreLimits
 }
 
 // DefaultConfig is the configuration with every default filled in.
@@ -139,6 +145,7 @@ func DefaultConfig() Config {
 		Directory:      DirectoryConfig{Mode: directoryOff, Account: "tech"},
 		PhoneConns:     connlimit.DefaultConfig(),
 		PhoneFiles:     defaultPhoneFiles(),
+		StoreLimits:    defaultStoreLimits(),
 	}
 }
 
@@ -238,6 +245,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.PhoneFiles.validate(); err != nil {
+		return err
+	}
+	if err := c.StoreLimits.validate(); err != nil {
 		return err
 	}
 	return nil
@@ -352,3 +362,37 @@ func (c Config) captureDir() string { return filepath.Join(c.Data, "captures") }
 func (c Config) tokenPath() string  { return tokenPath(c.Data) }
 
 func tokenPath(data string) string { return filepath.Join(data, "admin.token") }
+
+// StoreLimits bound the state's memory against clients that need no
+// password: a forged DNS query or DHCP discover, an upload naming any MAC.
+type StoreLimits struct {
+	// UnconfirmedDevices is how many devices that have neither checked in
+	// nor signed in over SIP are kept; the least recently seen are
+	// forgotten, timeline and all. Default 4096.
+	UnconfirmedDevices int
+	// TimelineKiB bounds each phone's timeline by the estimated memory of
+	// its events, besides the 500 events it keeps at most; the oldest are
+	// dropped. Default 512.
+	TimelineKiB int
+}
+
+func defaultStoreLimits() StoreLimits {
+	return StoreLimits{UnconfirmedDevices: store.DefaultMaxUnconfirmedDevices, TimelineKiB: store.DefaultMaxTimelineBytes >> 10}
+}
+
+func (l StoreLimits) validate() error {
+	if l.UnconfirmedDevices < 1 {
+		return fmt.Errorf("--unconfirmed-devices %d: want at least 1", l.UnconfirmedDevices)
+	}
+	if l.TimelineKiB < 1 || l.TimelineKiB > 1<<20 {
+		return fmt.Errorf("--timeline-kib %d: want 1 to 1048576 (1 GiB)", l.TimelineKiB)
+	}
+	return nil
+}
+
+// storeOptions are the state store's options for these limits.
+func (l StoreLimits) storeOptions(o store.Options) store.Options {
+	o.MaxUnconfirmedDevices = l.UnconfirmedDevices
+	o.MaxTimelineBytes = l.TimelineKiB << 10
+	return o
+}

@@ -101,6 +101,15 @@ func serveFlags(fs *flag.FlagSet, c *Config) {
 	phoneConnFlags(fs, &c.PhoneConns)
 
 	phoneFilesFlags(fs, &c.PhoneFiles)
+
+	storeLimitFlags(fs, &c.StoreLimits)
+}
+
+// storeLimitFlags registers the bounds on what unconfirmed clients make
+// the state keep.
+func storeLimitFlags(fs *flag.FlagSet, l *StoreLimits) {
+	fs.IntVar(&l.UnconfirmedDevices, "unconfirmed-devices", l.UnconfirmedDevices, "devices kept that have neither checked in nor signed in (seen only by DNS, DHCP, uploads, SIP or the directory); the least recently seen are forgotten")
+	fs.IntVar(&l.TimelineKiB, "timeline-kib", l.TimelineKiB, "KiB of events kept per phone (estimated), besides the 500 events at most; the oldest are dropped")
 }
 
 // phoneConnFlags registers the caps on the phone listeners

@@ -39,6 +39,10 @@ type metricsCollector struct {
 	// The caps and the floor of what phones make the appliance keep.
 	phoneFiles, phoneFileBytes, phoneFilesRefused, capturesDropped *prometheus.Desc
 	diskFree, diskFloor, diskLow, diskCrossings, diskRefused       *prometheus.Desc
+
+	// The logs the appliance writes on its own, and their write failures
+	// (healthz.go).
+	logWriteErrors, logFailing, logHeld, logDropped *prometheus.Desc
 }
 
 func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
@@ -66,6 +70,11 @@ func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
 		diskLow:           prometheus.NewDesc("tanjay_data_below_floor", "1 while the data directory's free space is below the floor (or unreadable): phone uploads and captures stopped.", nil, nil),
 		diskCrossings:     prometheus.NewDesc("tanjay_data_floor_crossings_total", "Times the free space crossed the floor, either way.", nil, nil),
 		diskRefused:       prometheus.NewDesc("tanjay_data_floor_refused_total", "Uploads and captures refused for the free-space floor.", nil, nil),
+
+		logWriteErrors: prometheus.NewDesc("tanjay_log_write_errors_total", "Failed writes (a full disk, an I/O error) of the journal and the access log.", []string{"log"}, nil),
+		logFailing:     prometheus.NewDesc("tanjay_log_write_failing", "1 while the log cannot be written (it is retried, 1 s doubling to 30 s).", []string{"log"}, nil),
+		logHeld:        prometheus.NewDesc("tanjay_log_held", "What waits in memory to be written: observations for the journal, bytes for the access log.", []string{"log"}, nil),
+		logDropped:     prometheus.NewDesc("tanjay_log_dropped_total", "Observations (journal) or lines (access log) dropped because the memory bound was reached while the log could not be written.", []string{"log"}, nil),
 	}
 }
 
@@ -79,6 +88,9 @@ func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.phoneFiles, m.phoneFileBytes, m.phoneFilesRefused, m.capturesDropped, m.diskFree, m.diskFloor, m.diskLow, m.diskCrossings, m.diskRefused} {
 		ch <- d
 	}
+	for _, d := range []*prometheus.Desc{m.logWriteErrors, m.logFailing, m.logHeld, m.logDropped} {
+		ch <- d
+	}
 }
 
 func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -90,6 +102,7 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.phones, prometheus.GaugeValue, float64(byStage[s]), string(s))
 	}
 	m.collectPhoneFiles(ch)
+	m.collectLogWrites(ch)
 	c := &m.a.counters
 	ch <- prometheus.MustNewConstMetric(m.checkins, prometheus.CounterValue, float64(c.checkins.Load()))
 	ch <- prometheus.MustNewConstMetric(m.offers, prometheus.CounterValue, float64(c.offers.Load()))
@@ -155,6 +168,22 @@ func (m *metricsCollector) collectPhoneFiles(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.diskLow, prometheus.GaugeValue, low)
 	ch <- prometheus.MustNewConstMetric(m.diskCrossings, prometheus.CounterValue, float64(d.Crossings))
 	ch <- prometheus.MustNewConstMetric(m.diskRefused, prometheus.CounterValue, float64(d.Refused))
+}
+
+// collectLogWrites reports the write failures of the journal and the
+// access log (healthz.go), labelled journal, access.
+func (m *metricsCollector) collectLogWrites(ch chan<- prometheus.Metric) {
+	for _, h := range m.a.logHealths() {
+		name, _, _ := strings.Cut(h.Name, " ")
+		failing := 0.0
+		if h.Failing {
+			failing = 1
+		}
+		ch <- prometheus.MustNewConstMetric(m.logWriteErrors, prometheus.CounterValue, float64(h.Errors), name)
+		ch <- prometheus.MustNewConstMetric(m.logFailing, prometheus.GaugeValue, failing, name)
+		ch <- prometheus.MustNewConstMetric(m.logHeld, prometheus.GaugeValue, float64(h.Held), name)
+		ch <- prometheus.MustNewConstMetric(m.logDropped, prometheus.CounterValue, float64(h.Dropped), name)
+	}
 }
 
 // metricsHandler serves /metrics: the appliance's collector plus the Go

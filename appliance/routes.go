@@ -32,7 +32,7 @@ func (a *app) phoneRoutes(audit *r2.AuditLog) http.Handler {
 func (a *app) dashboardRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", a.dashboard.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", a.healthz)
 	if a.metrics != nil {
 		mux.Handle("GET /metrics", a.metrics)
 	}

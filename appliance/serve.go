@@ -93,6 +93,9 @@ type app struct {
 	directoryWatch *directoryWatch
 	// phoneFiles caps uploads and captures and watches the free space.
 	phoneFiles phoneFiles
+	// access is the phone-side access log, read by /healthz, /metrics and
+	// the dashboard's banner (healthz.go).
+	access *web.AccessLog
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -115,7 +118,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 			return fmt.Errorf("data directory: %w", err)
 		}
 	}
-	st, err := store.Open(cfg.stateDir(), store.Options{Logger: log})
+	st, err := store.Open(cfg.stateDir(), cfg.StoreLimits.storeOptions(store.Options{Logger: log}))
 	if err != nil {
 		return err
 	}
@@ -143,6 +146,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		return err
 	}
 	defer access.Close()
+	access.SetLogger(log)
+	a.access = access
 
 	phoneLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -239,6 +244,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	dcfg := dashboard.DefaultConfig(cfg.Data)
 	dcfg.LogDir, dcfg.CaptureDir = filepath.Join(cfg.Data, "logs"), cfg.captureDir()
 	dcfg.AdminPassword, dcfg.PublicReadOnly, dcfg.Out, dcfg.Logger = cfg.AdminPassword, cfg.PublicReadOnly, out, log
+	dcfg.WriteFailures = a.writeFailures
 	if a.dashboard, err = dashboard.New(dcfg, st, dashboardActions{a}); err != nil {
 		return err
 	}

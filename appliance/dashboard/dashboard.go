@@ -94,6 +94,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// WriteFailures is a line per log the appliance cannot write (a full
+	// disk), shown as a banner on every page. Default nil: no banner.
+	WriteFailures func() []string
 }
 
 // DefaultConfig is a Config for dataDir with every default: public
@@ -160,6 +163,7 @@ func New(cfg Config, st Store, act Actions) (*Dashboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard templates: %w", err)
 	}
+	bindWriteFailures(pages, cfg.WriteFailures)
 	d := &Dashboard{cfg: cfg, st: st, act: act, auth: a, pages: pages,
 		fleet: newFleetIndex(), renders: newRenderGate(maxFleetRenders, maxFleetWaiting, fleetRenderWait)}
 	d.hub = newHub(st, d.fleet, cfg.Now, d.renderFleetUpdate, cfg.Logger)

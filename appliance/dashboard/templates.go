@@ -21,6 +21,19 @@ var pageNames = []string{"fleet", "phone", "firmware", "confirm", "testdevices",
 
 var templateFuncs = template.FuncMap{
 	"stageClass": func(s any) string { return "st-" + strings.ReplaceAll(fmt.Sprint(s), " ", "-") },
+	// writeFailures is the layout's banner: bound per Dashboard in New.
+	"writeFailures": func() []string { return nil },
+}
+
+// bindWriteFailures makes every page's banner ask fn (Config.WriteFailures)
+// for the logs the appliance cannot write. Called once, before serving.
+func bindWriteFailures(pages map[string]*template.Template, fn func() []string) {
+	if fn == nil {
+		return
+	}
+	for _, t := range pages {
+		t.Funcs(template.FuncMap{"writeFailures": fn})
+	}
 }
 
 func parsePages() (map[string]*template.Template, error) {

@@ -9,7 +9,10 @@
 // observation made before them, before they return; only then are they
 // visible. Phone observations (Observe) are group-committed: a background
 // goroutine writes and fsyncs them every Options.FlushInterval, so a crash
-// loses at most that much of them and never an operator change.
+// loses at most that much of them and never an operator change. A write
+// the disk refuses (full) is cut back out of the segment and retried, 1 s
+// doubling to 30 s; observations wait in memory meanwhile (at most
+// Options.MaxHeldObservations) and operator changes fail with the error.
 //
 // Damage. A torn tail (a bad record at the end of the newest segment with
 // no valid record after it: a write a crash cut short) is cut at Open and

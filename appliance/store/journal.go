@@ -338,12 +338,19 @@ func (s *Store) takePendingLocked() []record {
 
 // flush writes and fsyncs pending observations, and makes them visible in
 // memdb if no reader has; it returns the journal's size since the newest
-// snapshot.
-func (s *Store) flush() (int64, error) {
+// snapshot. While the journal cannot be written, a flush that is not
+// forced only retries once the backoff has passed (writefail), and keeps
+// the observations meanwhile in memory, at most MaxHeldObservations.
+func (s *Store) flush(force bool) (int64, error) {
 	s.journalMu.Lock()
 	defer s.journalMu.Unlock()
 	s.mu.Lock()
 	s.commitBatchLocked()
+	if !force && !s.writes.Due() {
+		s.trimHeldLocked()
+		s.mu.Unlock()
+		return s.journalBytes, s.writes.Status().Err
+	}
 	recs := s.takePendingLocked()
 	s.mu.Unlock()
 	err := s.writeJournal(recs)
@@ -352,47 +359,152 @@ func (s *Store) flush() (int64, error) {
 
 // writeJournal encodes recs, appends them to the current segment and
 // fsyncs it. Called with journalMu held. Encoding here rather than in
-// Observe keeps JSON off the check-in path. A failed write leaves the
-// segment in an unknown state, so the failure is sticky: nothing more is
-// written until a restart, whose replay cuts whatever tail the failure
-// left.
+// Observe keeps JSON off the check-in path.
+//
+// A failed write or fsync (a full disk) cuts the segment back to its last
+// good offset, so that replay never meets a partial record followed by
+// whole ones (which it would take for corruption), and puts the
+// observations among recs back in front of the pending ones, to be written
+// by the next attempt; an operator record is dropped (its caller fails
+// with the error and changes nothing). If the cut itself fails it is
+// retried before the next write. The failure is tracked by s.writes: the
+// store goes on and heals by itself once a write works again. Only an
+// encoding failure (a bug) stops the journal for good.
 func (s *Store) writeJournal(recs []record) error {
-	defer func() {
-		clear(recs) // let the events go
-		if cap(recs) <= maxSpare {
-			s.spare = recs[:0]
-		}
-	}()
 	if err := s.failure(); err != nil {
+		s.recycle(recs)
 		return err
 	}
 	if s.journal == nil {
+		s.recycle(recs)
 		return errClosed
 	}
 	if len(recs) == 0 {
+		s.recycle(recs)
 		return nil
 	}
+	if err := s.cutTail(); err != nil {
+		return s.writeFailed(recs, err)
+	}
+	end, err := s.journal.Seek(0, io.SeekEnd)
+	if err != nil {
+		return s.writeFailed(recs, fmt.Errorf("write journal: %w", err))
+	}
+	s.goodEnd = end
 	b := s.frames[:0]
+	var written int64
 	for i, rec := range recs {
 		var err error
 		if b, err = appendRecordFrame(b, rec); err != nil {
+			s.recycle(recs)
 			return s.fail(fmt.Errorf("encode %s record: %w", rec.Op, err))
 		}
 		if len(b) >= maxFrames || i == len(recs)-1 {
 			if _, err := s.journal.Write(b); err != nil {
-				return s.fail(fmt.Errorf("write journal: %w", err))
+				s.keepFrames(b)
+				s.tailDirty = true
+				return s.writeFailed(recs, fmt.Errorf("write journal: %w", err))
 			}
-			s.journalBytes += int64(len(b))
+			written += int64(len(b))
 			b = b[:0]
 		}
 	}
+	s.keepFrames(b)
+	if err := s.journal.Sync(); err != nil {
+		// After a failed fsync the kernel may have dropped the pages:
+		// what the file holds is unknown, so it is cut and written again.
+		s.tailDirty = true
+		return s.writeFailed(recs, fmt.Errorf("fsync journal: %w", err))
+	}
+	s.journalBytes += written
+	if s.writes.Status().Failing {
+		s.droppedLogged.Store(false)
+		s.writes.Succeeded()
+	}
+	s.recycle(recs)
+	return nil
+}
+
+// keepFrames keeps the encoding buffer for the next write unless it grew
+// too large.
+func (s *Store) keepFrames(b []byte) {
 	if cap(b) <= 2*maxFrames {
-		s.frames = b
+		s.frames = b[:0]
+	}
+}
+
+// recycle lets recs' events go and keeps the slice for reuse.
+func (s *Store) recycle(recs []record) {
+	clear(recs)
+	if cap(recs) <= maxSpare {
+		s.spare = recs[:0]
+	}
+}
+
+// cutTail cuts what a failed write left after the segment's last good
+// record, if anything. Called with journalMu held.
+func (s *Store) cutTail() error {
+	if !s.tailDirty {
+		return nil
+	}
+	if err := s.journal.Truncate(s.goodEnd); err != nil {
+		return fmt.Errorf("cut journal back to offset %d after a failed write: %w", s.goodEnd, err)
 	}
 	if err := s.journal.Sync(); err != nil {
-		return s.fail(fmt.Errorf("fsync journal: %w", err))
+		return fmt.Errorf("cut journal back to offset %d after a failed write: %w", s.goodEnd, err)
 	}
+	s.tailDirty = false
 	return nil
+}
+
+// writeFailed handles a failed journal write of recs: the segment is cut
+// back at once if it can be, the observations are held for the next
+// attempt, and the failure is counted. It returns err. Called with
+// journalMu held.
+func (s *Store) writeFailed(recs []record, err error) error {
+	s.writes.Failed(err)
+	s.cutTail() // a failure here is retried by the next write
+	held := recs[:0]
+	for _, rec := range recs {
+		if rec.Op == opEvent {
+			held = append(held, rec)
+		}
+	}
+	clear(recs[len(held):])
+	s.mu.Lock()
+	if !s.closed {
+		s.pending = append(held, s.pending...)
+		s.trimHeldLocked()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// trimHeldLocked drops the oldest pending observations beyond
+// MaxHeldObservations. They stay in memdb but will not survive a restart.
+// Called with mu held.
+func (s *Store) trimHeldLocked() {
+	over := len(s.pending) - s.opt.MaxHeldObservations
+	if over <= 0 {
+		return
+	}
+	clear(s.pending[:over])
+	s.pending = append(s.pending[:0], s.pending[over:]...)
+	if s.droppedLogged.CompareAndSwap(false, true) {
+		s.opt.Logger.Warn("the journal cannot be written and the observations kept for it reached the bound: dropping the oldest (they are lost at the next restart)",
+			"bound", s.opt.MaxHeldObservations)
+	}
+	s.dropped += uint64(over)
+}
+
+// segmentFile is the journal segment being appended to: an *os.File
+// opened O_APPEND, or in tests one that fails like a full disk.
+type segmentFile interface {
+	io.Writer
+	io.Seeker
+	Sync() error
+	Truncate(size int64) error
+	Close() error
 }
 
 // openSegment opens segment seq for appending, creating it if needed.

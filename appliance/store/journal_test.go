@@ -191,9 +191,10 @@ func FuzzReplaySegment(f *testing.F) {
 	})
 }
 
-// TestJournalFailureIsSticky: after a failed write the segment's tail is
-// unknown, so the store refuses to write more and says why.
-func TestJournalFailureIsSticky(t *testing.T) {
+// TestJournalFailureRefusesChanges: while the journal cannot be written
+// (here: a dead file), every operator change fails and says why, and so
+// does Close. A journal that heals is diskfull_test.go's.
+func TestJournalFailureRefusesChanges(t *testing.T) {
 	s := openStore(t, t.TempDir(), lazy)
 	s.journalMu.Lock()
 	s.journal.Close() // the next write fails, as on a dying disk

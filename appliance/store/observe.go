@@ -25,6 +25,11 @@ const (
 // by a DNS query before the phone said who it is) takes the placeholder
 // over: its events move to the phone and the placeholder is deleted.
 //
+// A device that has neither checked in nor signed in is unconfirmed: at
+// most MaxUnconfirmedDevices of them are kept, the least recently seen
+// evicted first (see unconfirmed.go); an evicted device is gone, with its
+// timeline, and the change feed says so.
+//
 // Observations are applied to memdb in batches (see commitBatchLocked):
 // every read of devices or events sees all observations made before it, and
 // WatchSets and the change feed hear of them within FlushInterval.
@@ -55,6 +60,9 @@ func (s *Store) Observe(ev Event) Device {
 	if merged != "" {
 		s.batchChanges = append(s.batchChanges, Change{Table: tableDevices, ID: merged})
 	}
+	for _, id := range s.unconfirmed.drainEvicted() {
+		s.batchChanges = append(s.batchChanges, Change{Table: tableDevices, ID: id}, Change{Table: tableEvents, ID: id})
+	}
 	s.batchChanges = append(s.batchChanges, Change{Table: tableDevices, ID: d.ID}, Change{Table: tableEvents, ID: d.ID})
 	if s.batchLen++; s.batchLen >= maxBatch {
 		s.commitBatchLocked()
@@ -77,7 +85,8 @@ func (s *Store) resolveDeviceID(ev Event) string {
 }
 
 // observeTxn applies ev (DeviceID resolved) inside txn: merge, stage, the
-// event itself, the address table and the bound on the timeline. Replay
+// event itself, the address table, the bounds on the timeline and on the
+// unconfirmed devices. Replay
 // runs it too, so it depends on nothing but the state and ev. It reads only
 // s.view, never txn (see view). It returns the device and the ID of a
 // placeholder it merged, if any.
@@ -104,11 +113,14 @@ func (s *Store) observeTxn(txn *memdb.Txn, ev *Event) (Device, string, error) {
 	if err := s.moveIP(txn, d.ID, prevIP, d.IP); err != nil {
 		return d, "", err
 	}
-	tl := s.view.timelines[d.ID].appended(d.ID, ev, s.opt.MaxEventsPerDevice)
+	tl := s.view.timelines[d.ID].appended(d.ID, ev, s.opt.MaxEventsPerDevice).withinBytes(s.opt.MaxTimelineBytes)
 	if err := txn.Insert(tableEvents, tl); err != nil {
 		return d, "", err
 	}
 	s.view.timelines[d.ID] = tl
+	if err := s.trackUnconfirmed(txn, &stored, merged, ev.Seq); err != nil {
+		return d, "", err
+	}
 	return d, merged, nil
 }
 
@@ -150,7 +162,7 @@ func (s *Store) placeholderFor(ev *Event) *Device {
 // address in its ID.
 func (s *Store) mergePlaceholder(txn *memdb.Txn, p *Device, d Device, id string) (Device, error) {
 	if old := s.view.timelines[p.ID]; old != nil {
-		s.view.timelines[id] = mergeTimelines(id, s.view.timelines[id], old, s.opt.MaxEventsPerDevice)
+		s.view.timelines[id] = mergeTimelines(id, s.view.timelines[id], old, s.opt.MaxEventsPerDevice, s.opt.MaxTimelineBytes)
 		if err := txn.Delete(tableEvents, old); err != nil {
 			return d, err
 		}
@@ -248,7 +260,7 @@ func (s *Store) Devices(ws memdb.WatchSet) []Device {
 }
 
 // Events returns a phone's timeline, oldest first (at most
-// MaxEventsPerDevice events).
+// MaxEventsPerDevice events, estimated at most MaxTimelineBytes).
 func (s *Store) Events(ws memdb.WatchSet, deviceID string) []Event {
 	ch, obj, err := s.readTxn().FirstWatch(tableEvents, indexID, deviceID)
 	if err != nil {

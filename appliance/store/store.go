@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/tanjay-lab/tanjay/appliance/internal/writefail"
 )
 
 // Options tunes a Store. The zero value means every default.
@@ -25,11 +26,27 @@ type Options struct {
 	// MaxEventsPerDevice bounds each phone's timeline; the oldest events
 	// are dropped. Default 500.
 	MaxEventsPerDevice int
+	// MaxTimelineBytes bounds each phone's timeline by the estimated
+	// memory of its events (eventBytes); the oldest are dropped, the
+	// newest always kept. Default 512 KiB: 500 ordinary events (about
+	// 600 bytes each, estimated) fit, and the count bound rules.
+	MaxTimelineBytes int
+	// MaxUnconfirmedDevices bounds the devices that have neither checked
+	// in nor signed in (known only from DNS, DHCP, uploads, SIP or
+	// directory events anyone can forge); the least recently seen are
+	// evicted. Default 4096.
+	MaxUnconfirmedDevices int
 	// Now is the clock for events without a time. Default time.Now.
 	Now func() time.Time
 	// Logger hears of what Open repaired on its own (a torn journal tail
-	// cut). Default slog.Default().
+	// cut), and once each of a journal that cannot be written and of its
+	// recovery. Default slog.Default().
 	Logger *slog.Logger
+	// MaxHeldObservations bounds the observations kept in memory while the
+	// journal cannot be written (a full disk); they are written once it
+	// can be again. Beyond the bound the oldest are dropped: they stay
+	// visible but do not survive a restart. Default 65536.
+	MaxHeldObservations int
 }
 
 func (o Options) withDefaults() Options {
@@ -42,11 +59,20 @@ func (o Options) withDefaults() Options {
 	if o.MaxEventsPerDevice <= 0 {
 		o.MaxEventsPerDevice = 500
 	}
+	if o.MaxTimelineBytes <= 0 {
+		o.MaxTimelineBytes = DefaultMaxTimelineBytes
+	}
+	if o.MaxUnconfirmedDevices <= 0 {
+		o.MaxUnconfirmedDevices = DefaultMaxUnconfirmedDevices
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.MaxHeldObservations <= 0 {
+		o.MaxHeldObservations = 1 << 16
 	}
 	return o
 }
@@ -78,24 +104,38 @@ type Store struct {
 	snapMu sync.Mutex
 
 	journalMu    sync.Mutex
-	journal      *os.File // nil once closed
+	journal      segmentFile // nil once closed
 	journalSeq   uint64
 	journalBytes int64    // written since the newest snapshot
 	spare        []record // a pending list to reuse
 	frames       []byte   // encoding buffer
+	// writes tracks a journal that cannot be written (a full disk) until
+	// it can again. After a failed write the segment is cut back to
+	// goodEnd, the end of its last whole record; tailDirty says that cut
+	// is still to be done.
+	writes    *writefail.Tracker
+	goodEnd   int64
+	tailDirty bool
 
 	mu           sync.Mutex
 	lastSeq      uint64     // of the newest event
 	view         view       // what the batch holds, for the writer
-	pending      []record   // not yet written to the journal
+	pending      []record   // not yet written to the journal (at most MaxHeldObservations while it cannot be)
+	dropped      uint64     // observations dropped from pending for that bound
 	batchTxn     *memdb.Txn // open write transaction of not yet visible observations
 	batchLen     int
 	batchChanges []Change
 	closed       bool
 	dirty        atomic.Bool // batchTxn is open: readers commit it first
 
+	// unconfirmed orders the devices that have neither checked in nor
+	// signed in, for their bound (unconfirmed.go). Guarded by mu.
+	unconfirmed unconfirmedTable
+
+	droppedLogged atomic.Bool // the current write failure's drop is logged
+
 	errMu      sync.Mutex
-	failed     error // sticky: the journal can no longer be trusted
+	failed     error // sticky: a bug (an encoding or apply failure) stopped the journal
 	compactErr error // the last background compaction, nil when it worked
 
 	recovered int64
@@ -134,6 +174,7 @@ func openLocked(dir string, opt Options, lock *os.File) (*Store, error) {
 		view:    newView(),
 		stop:    make(chan struct{}),
 		compact: make(chan struct{}, 1),
+		writes:  writefail.New("journal", opt.Logger, opt.Now),
 	}
 	if err := s.load(); err != nil {
 		if s.journal != nil {
@@ -209,16 +250,20 @@ func (s *Store) load() error {
 		s.journalBytes += n
 		s.recovered += cut
 	}
+	if err := s.boundLoaded(txn); err != nil {
+		return err
+	}
 	txn.Commit()
 
 	seq := max(base, 1)
 	if len(replay) > 0 {
 		seq = replay[len(replay)-1]
 	}
-	if s.journal, err = openSegment(s.dir, seq); err != nil {
+	f, err := openSegment(s.dir, seq)
+	if err != nil {
 		return err
 	}
-	s.journalSeq = seq
+	s.journal, s.journalSeq = f, seq
 	return removeBefore(s.dir, base)
 }
 
@@ -234,7 +279,7 @@ func (s *Store) flushLoop() {
 			return
 		case <-t.C:
 		}
-		if n, err := s.flush(); err == nil && n > s.opt.SnapshotBytes {
+		if n, err := s.flush(false); err == nil && n > s.opt.SnapshotBytes {
 			select {
 			case s.compact <- struct{}{}:
 			default:
@@ -260,17 +305,48 @@ func (s *Store) compactLoop() {
 	}
 }
 
-// Err reports why the store cannot write its journal any more (operator
-// changes fail with it and observations are no longer kept on disk; only a
-// restart recovers), or else why the last background compaction failed. It
-// is nil when all is well.
+// Err reports why the store cannot write its journal: for good after a
+// bug (only a restart recovers), or for now (operator changes fail with it
+// and observations are held in memory until a write works again; see
+// WriteHealth); or else why the last background compaction failed. It is
+// nil when all is well.
 func (s *Store) Err() error {
+	if err := s.writes.Status().Err; err != nil {
+		if f := s.failure(); f != nil {
+			return f
+		}
+		return err
+	}
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	if s.failed != nil {
 		return s.failed
 	}
 	return s.compactErr
+}
+
+// WriteHealth is whether the journal can be written, and what is held in
+// memory while it cannot.
+type WriteHealth struct {
+	writefail.Status
+	// Held is how many observations wait in memory for the journal.
+	Held int
+	// Dropped counts observations dropped since Open because Held reached
+	// Options.MaxHeldObservations.
+	Dropped uint64
+}
+
+// WriteHealth reports the journal's writes. A journal stopped for good by
+// a bug reports Failing too.
+func (s *Store) WriteHealth() WriteHealth {
+	h := WriteHealth{Status: s.writes.Status()}
+	if err := s.failure(); err != nil && !h.Failing {
+		h.Failing, h.Err = true, err
+	}
+	s.mu.Lock()
+	h.Held, h.Dropped = len(s.pending), s.dropped
+	s.mu.Unlock()
+	return h
 }
 
 // fail makes err the store's sticky failure (the first one wins) and
@@ -300,7 +376,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
-		_, err := s.flush()
+		_, err := s.flush(true)
 
 		s.journalMu.Lock()
 		s.mu.Lock()

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"slices"
+	"unsafe"
 )
 
 // chunkSize is how many events share one backing array in a timeline.
@@ -20,15 +21,37 @@ const chunkSize = 32
 // An append costs one small allocation whatever the bound.
 //
 // A timeline keeps between bound and bound+chunkSize-1 events (whole chunks
-// are dropped from the front); events reports only the newest bound.
+// are dropped from the front); events reports only the newest bound. When
+// a chunk is dropped the list of chunks is copied, so that nothing the
+// newest timeline holds refers to a dropped chunk: dropped events are freed
+// as soon as no reader holds an older timeline. Bytes is what the events
+// held are estimated to cost (eventBytes); withinBytes bounds it.
 type timeline struct {
 	DeviceID string
 	chunks   [][]*Event // each chunkSize long
 	first    int        // slot of the oldest event in chunks[0]
 	n        int
+	bytes    int // eventBytes of the n events held
 }
 
-// appended is t with ev added, trimmed to bound. t may be nil.
+// eventOverhead is what an event costs besides its strings: the struct
+// itself and the slot that points at it.
+const eventOverhead = int(unsafe.Sizeof(Event{})) + int(unsafe.Sizeof((*Event)(nil)))
+
+// eventBytes estimates the memory an event holds: the struct and every
+// string and slice it points to (strings shared with other objects are
+// counted as if they were not: an estimate that errs on the large side).
+func eventBytes(e *Event) int {
+	n := eventOverhead + len(e.DeviceID) + len(e.Kind) + len(e.IP) + len(e.MAC) + len(e.Serial)
+	p := e.DevicePath
+	n += len(p.DeviceType) + len(p.Vendor) + len(p.Model) + len(p.Revision) + len(p.Locale)
+	n += len(e.Path) * int(unsafe.Sizeof(e.Reported))
+	n += len(e.File) + len(e.Name) + len(e.SIPStep) + len(e.User) + len(e.UserAgent) + len(e.Handed)
+	n += len(e.DirectoryStep) + len(e.DirectoryError) + len(e.Detail)
+	return n
+}
+
+// appended is t with ev added, trimmed to bound events. t may be nil.
 func (t *timeline) appended(deviceID string, ev *Event, bound int) *timeline {
 	nt := &timeline{}
 	if t != nil {
@@ -41,12 +64,62 @@ func (t *timeline) appended(deviceID string, ev *Event, bound int) *timeline {
 	}
 	nt.chunks[end/chunkSize][end%chunkSize] = ev
 	nt.n++
+	nt.bytes += eventBytes(ev)
+	dropped := false
 	for len(nt.chunks) > 1 && nt.n-(chunkSize-nt.first) >= bound {
-		nt.n -= chunkSize - nt.first
-		nt.first = 0
-		nt.chunks = nt.chunks[1:]
+		nt.dropFirstChunk()
+		dropped = true
+	}
+	if dropped {
+		nt.chunks = slices.Clone(nt.chunks)
 	}
 	return nt
+}
+
+// dropFirstChunk forgets chunks[0] and the events it holds. The caller
+// copies nt.chunks afterwards (the backing array still points at the
+// dropped chunk).
+func (nt *timeline) dropFirstChunk() {
+	for i := nt.first; i < chunkSize && i < nt.first+nt.n; i++ {
+		nt.bytes -= eventBytes(nt.chunks[0][i])
+	}
+	nt.n -= min(chunkSize-nt.first, nt.n)
+	nt.first = 0
+	nt.chunks = nt.chunks[1:]
+}
+
+// withinBytes is t trimmed, oldest first, until the events it holds are
+// estimated at no more than maxBytes (0: no limit); the newest event is
+// always kept. It returns t itself when t is within the limit. Whole
+// chunks are dropped, so a trimmed timeline holds between maxBytes less
+// one chunk's events and maxBytes; a single chunk over the limit is copied
+// with only its newest events.
+func (t *timeline) withinBytes(maxBytes int) *timeline {
+	if t == nil || maxBytes <= 0 || t.bytes <= maxBytes {
+		return t
+	}
+	nt := *t
+	for len(nt.chunks) > 1 && nt.bytes > maxBytes {
+		nt.dropFirstChunk()
+	}
+	if nt.bytes <= maxBytes {
+		nt.chunks = slices.Clone(nt.chunks)
+		return &nt
+	}
+	// One chunk, over the limit on its own: keep its newest events that
+	// fit (at least one) in a chunk of their own.
+	keep, size := 0, 0
+	for i := nt.first + nt.n - 1; i >= nt.first; i-- {
+		b := eventBytes(nt.chunks[0][i])
+		if keep > 0 && size+b > maxBytes {
+			break
+		}
+		keep, size = keep+1, size+b
+	}
+	c := make([]*Event, chunkSize)
+	copy(c, nt.chunks[0][nt.first+nt.n-keep:nt.first+nt.n])
+	nt.chunks, nt.first, nt.n, nt.bytes = [][]*Event{c}, 0, keep, size
+	return &nt
 }
 
 // events returns copies of the newest bound events, oldest first.
@@ -72,9 +145,19 @@ func (t *timeline) all(fn func(*Event)) {
 	}
 }
 
+// newest is the Seq of the newest event kept, 0 for none.
+func (t *timeline) newest() uint64 {
+	if t == nil || t.n == 0 {
+		return 0
+	}
+	i := t.first + t.n - 1
+	return t.chunks[i/chunkSize][i%chunkSize].Seq
+}
+
 // mergeTimelines is a new timeline for deviceID holding the events of a
-// and b in Seq order, each re-labelled with deviceID, trimmed to bound.
-func mergeTimelines(deviceID string, a, b *timeline, bound int) *timeline {
+// and b in Seq order, each re-labelled with deviceID, trimmed to bound
+// events and maxBytes (0: no limit).
+func mergeTimelines(deviceID string, a, b *timeline, bound, maxBytes int) *timeline {
 	var evs []*Event
 	a.all(func(e *Event) { evs = append(evs, e) })
 	b.all(func(e *Event) { evs = append(evs, e) })
@@ -88,5 +171,5 @@ func mergeTimelines(deviceID string, a, b *timeline, bound int) *timeline {
 		}
 		t = t.appended(deviceID, e, bound)
 	}
-	return t
+	return t.withinBytes(maxBytes)
 }

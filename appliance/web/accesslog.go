@@ -1,9 +1,9 @@
 package web
 
 import (
-	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/writefail"
 )
 
 // AccessFields is the #Fields line: the W3C extended format with the field
@@ -20,27 +22,53 @@ const AccessFields = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port c
 // AccessLog writes one W3C extended line per request into u_ex<yymmdd>.log
 // (the IIS file name, one file per UTC day; W3C times are UTC). Lines are
 // buffered and flushed every second and on Close.
+//
+// A full disk neither loses lines nor breaks the log: a failed write is cut
+// back out of the file, its lines stay buffered (at most
+// writefail.DefaultMaxPending bytes; lines past it are dropped and counted)
+// and the next flush the backoff allows (1 s doubling to 30 s) writes them.
+// Requests are served throughout; Health says what is failing.
 type AccessLog struct {
 	dir      string
 	software string
 	mu       sync.Mutex
 	day      string
-	f        *os.File
-	w        *bufio.Writer
+	out      writefail.Appender
 	buf      []byte
 	stop     chan struct{}
 	done     chan struct{}
 }
 
+// AccessHealth is the access log's writes: writefail.Status, plus the
+// lines waiting and dropped.
+type AccessHealth struct {
+	writefail.Status
+	PendingBytes int
+	Dropped      uint64
+}
+
 // OpenAccessLog starts an access log in dir; software names the writer in
-// the #Software header.
+// the #Software header. Failures and recoveries are logged to
+// slog.Default() until SetLogger.
 func OpenAccessLog(dir, software string) (*AccessLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
 	l := &AccessLog{dir: dir, software: software, stop: make(chan struct{}), done: make(chan struct{})}
+	l.out.Tracker = writefail.New("access log", nil, nil)
 	go l.flushLoop()
 	return l, nil
+}
+
+// SetLogger names where the log's write failures and recoveries are
+// logged, once each.
+func (l *AccessLog) SetLogger(log *slog.Logger) { l.out.Tracker.SetLogger(log) }
+
+// Health reports whether the access log can be written.
+func (l *AccessLog) Health() AccessHealth {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return AccessHealth{Status: l.out.Tracker.Status(), PendingBytes: l.out.Pending(), Dropped: l.out.Dropped()}
 }
 
 func (l *AccessLog) flushLoop() {
@@ -57,17 +85,18 @@ func (l *AccessLog) flushLoop() {
 	}
 }
 
-// Flush writes buffered lines to the file.
+// Flush writes buffered lines to the file, unless the file is failing and
+// its retry is not due yet; then it returns the last error.
 func (l *AccessLog) Flush() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.w == nil {
-		return nil
+	if err := l.out.Flush(false); err != nil {
+		return fmt.Errorf("access log %s: %w", l.out.Path(), err)
 	}
-	return l.w.Flush()
+	return nil
 }
 
-// Close flushes and closes the file.
+// Close flushes, fsyncs and closes the file.
 func (l *AccessLog) Close() error {
 	select {
 	case <-l.stop:
@@ -78,15 +107,10 @@ func (l *AccessLog) Close() error {
 	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
+	if err := l.out.Close(); err != nil {
+		return fmt.Errorf("access log: %w", err)
 	}
-	err := l.w.Flush()
-	if cerr := l.f.Close(); err == nil {
-		err = cerr
-	}
-	l.f, l.w = nil, nil
-	return err
+	return nil
 }
 
 // Entry is one request as the access log records it.
@@ -109,9 +133,7 @@ func (l *AccessLog) Write(e Entry) error {
 	t := e.Time.UTC()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.rotate(t); err != nil {
-		return err
-	}
+	err := l.rotate(t)
 	b := l.buf[:0]
 	b = t.AppendFormat(b, "2006-01-02 15:04:05")
 	b = appendField(b, e.ServerIP)
@@ -128,7 +150,7 @@ func (l *AccessLog) Write(e Entry) error {
 	b = strconv.AppendInt(b, e.Taken.Milliseconds(), 10)
 	b = append(b, "\r\n"...)
 	l.buf = b
-	_, err := l.w.Write(b)
+	l.out.Append(b)
 	return err
 }
 
@@ -152,31 +174,19 @@ func appendField(b []byte, s string) []byte {
 	return b
 }
 
-// rotate opens the day's file, writing the W3C directives when it is new.
+// rotate makes the day's file the one lines go to, with the W3C
+// directives first when it is new. It fails only when the previous day's
+// lines could not be written (they are dropped).
 func (l *AccessLog) rotate(t time.Time) error {
 	day := t.Format("060102")
-	if day == l.day && l.f != nil {
+	if day == l.day {
 		return nil
 	}
-	if l.f != nil {
-		l.w.Flush()
-		l.f.Close()
-		l.f, l.w = nil, nil
-	}
-	name := filepath.Join(l.dir, "u_ex"+day+".log")
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("access log: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("access log: %w", err)
-	}
-	l.f, l.w, l.day = f, bufio.NewWriterSize(f, 64<<10), day
-	if st.Size() == 0 {
-		fmt.Fprintf(l.w, "#Software: %s\r\n#Version: 1.0\r\n#Date: %s\r\n#Fields: %s\r\n",
-			l.software, t.Format("2006-01-02 15:04:05"), AccessFields)
+	l.day = day
+	header := fmt.Sprintf("#Software: %s\r\n#Version: 1.0\r\n#Date: %s\r\n#Fields: %s\r\n",
+		l.software, t.Format("2006-01-02 15:04:05"), AccessFields)
+	if err := l.out.Switch(filepath.Join(l.dir, "u_ex"+day+".log"), []byte(header)); err != nil {
+		return fmt.Errorf("access log: the previous day's lines are lost: %w", err)
 	}
 	return nil
 }
