@@ -208,8 +208,15 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("filter IP8540: %q", shown)
 	}
 	navigate("clear filter", chromedp.Navigate(e.srv.URL+"/"))
-	navigate("stage filter", chromedp.SetValue(chromedp.ID("stage-filter"), "signed-in"),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('stage-filter').dispatchEvent(new Event('change'))`))
+	// Set and dispatch in one go, once the page is whole: the live feed
+	// may reload it right after a navigation.
+	navigate("stage filter", chromedp.Poll[chromedp.Void](`(() => {
+		const s = document.getElementById('stage-filter');
+		if (!s || document.readyState !== 'complete') return false;
+		s.value = 'signed-in';
+		s.dispatchEvent(new Event('change'));
+		return true;
+	})()`, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
 	if shown := text("#shown"); !strings.HasPrefix(shown, "1 of 13") {
 		t.Errorf("stage filter signed in: %q", shown)
 	}
