@@ -1,9 +1,14 @@
 package appliance
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +91,44 @@ func TestDirectoryObserver(t *testing.T) {
 	}
 	if _, ok := st.DeviceByIP("127.0.0.1"); ok {
 		t.Error("loopback became a phone")
+	}
+}
+
+// TestDirectoryRunRefuses: `tanjay directory run` names what is wrong
+// before it touches Samba: a malformed --samba-option, a stray argument,
+// an unknown subcommand; and, as root, a data directory whose lab
+// password serve never made, or a directory never provisioned.
+func TestDirectoryRunRefuses(t *testing.T) {
+	data := t.TempDir()
+	type refusal struct {
+		args     []string
+		password string
+		want     string
+	}
+	run1 := []string{"directory", "run", "--data", data, "--directory-interfaces", "lo"}
+	tests := []refusal{
+		{[]string{"directory", "run", "--samba-option", "no equals sign"}, "", `--samba-option "no equals sign": want "name = value"`},
+		{[]string{"directory", "run", "extra"}, "", "directory run takes no arguments"},
+		{[]string{"directory", "frobnicate"}, "", "want a subcommand: directory provision|run"},
+	}
+	if os.Geteuid() == 0 {
+		tests = append(tests,
+			refusal{run1, "", "no lab sign-in password in " + filepath.Join(data, "sip-password.txt")},
+			refusal{run1, "lab-password", "tanjay directory provision"})
+	} else {
+		tests = append(tests, refusal{run1, "", "run as root"})
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		getenv := func(k string) string {
+			if k == "TANJAY_SIP_PASSWORD" {
+				return tt.password
+			}
+			return ""
+		}
+		code := run(context.Background(), tt.args, env{stdout: &stdout, stderr: &stderr, getenv: getenv})
+		if code == 0 || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("tanjay %s: exit %d, stderr %q; want an error with %q", strings.Join(tt.args, " "), code, stderr.String(), tt.want)
+		}
 	}
 }

@@ -64,12 +64,7 @@ func runDirectoryRun(ctx context.Context, e env, args []string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: Samba needs it")
 	}
-	cfg.SIPPassword = e.getenv("TANJAY_SIP_PASSWORD")
-	advertise := cfg.Advertise
-	if advertise == "" {
-		advertise = firstLANAddress()
-	}
-	dcfg, err := cfg.directoryConfig(advertise)
+	dcfg, _, err := directoryCmdConfig(&cfg, e)
 	if err != nil {
 		return err
 	}
@@ -112,12 +107,7 @@ func runDirectoryProvision(ctx context.Context, e env, args []string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: Samba's tools work on the directory's databases as root")
 	}
-	cfg.SIPPassword = e.getenv("TANJAY_SIP_PASSWORD")
-	advertise := cfg.Advertise
-	if advertise == "" {
-		advertise = firstLANAddress()
-	}
-	dcfg, err := cfg.directoryConfig(advertise)
+	dcfg, advertise, err := directoryCmdConfig(&cfg, e)
 	if err != nil {
 		return err
 	}
@@ -162,4 +152,17 @@ func loadSIPPassword(cfg Config) (string, error) {
 		}
 	}
 	return loadOrCreateSIPPassword(cfg, io.Discard, slog.New(slog.DiscardHandler))
+}
+
+// directoryCmdConfig is the directory's configuration for provision and
+// run, from their flags: the lab password from TANJAY_SIP_PASSWORD when
+// set, the advertised address (default: the first LAN address) naming the
+// default interface.
+func directoryCmdConfig(cfg *Config, e env) (dcfg directory.Config, advertise string, err error) {
+	cfg.SIPPassword = e.getenv("TANJAY_SIP_PASSWORD")
+	if advertise = cfg.Advertise; advertise == "" {
+		advertise = firstLANAddress()
+	}
+	dcfg, err = cfg.directoryConfig(advertise)
+	return dcfg, advertise, err
 }
