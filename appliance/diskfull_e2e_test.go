@@ -82,17 +82,15 @@ func metricValue(metrics, series string) (float64, bool) {
 	return v, err == nil
 }
 
-// diskLogs are the logs that heal. The OCS audit log (r2) does not yet:
-// r2 cannot use appliance/internal/writefail.
-var diskLogs = []string{"journal", "access log"}
+var diskLogs = []string{"journal", "audit log", "access log"}
 
 // TestDiskFullHeals runs tanjay serve with its data directory on a tiny
 // tmpfs, fills it, and checks that phones are answered throughout, that an
 // operator change fails with the disk's error, that /healthz, /metrics and
 // the dashboard say which logs fail, and that once the filler is deleted
-// the journal and the access log heal by themselves: the check-ins made
-// while the disk was full are in both after a restart, and the state
-// checks clean.
+// the journal, the audit log and the access log heal by themselves: the
+// check-ins made while the disk was full are in all three after a
+// restart, and the state checks clean.
 func TestDiskFullHeals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the tanjay binary")
@@ -156,7 +154,7 @@ func TestDiskFullHeals(t *testing.T) {
 	}
 	t.Logf("tanjay testdevice add on a full disk: %s", strings.TrimSpace(out))
 	_, metrics := getText(t, dash+"/metrics")
-	for _, log := range []string{"journal", "access"} {
+	for _, log := range []string{"journal", "audit", "access"} {
 		if v, _ := metricValue(metrics, `tanjay_log_write_errors_total{log="`+log+`"}`); v < 1 {
 			t.Errorf("metrics count %v write errors of the %s", v, log)
 		}
@@ -204,9 +202,20 @@ func TestDiskFullHeals(t *testing.T) {
 		}
 	}
 
-	// Every check-in made while the disk was full is in the access log,
-	// whole, and in the journal.
+	// Every check-in made while the disk was full is in the audit and
+	// access logs, whole, and in the journal.
+	audit := readDir(t, filepath.Join(data, "logs", "audit"))
 	access := readDir(t, filepath.Join(data, "logs", "access"))
+	for i := 1; i < full; i++ {
+		if !strings.Contains(audit, `"`+phone(i)+`"`) {
+			t.Errorf("audit log lacks phone %s, checked in while the disk was full", phone(i))
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(audit, "\r\n"), "\r\n") {
+		if !strings.HasPrefix(line, "Logging DateTime,") && !regexp.MustCompile(`^\d\d\.\d\d\.\d{4} \d\d:\d\d:\d\d,.*\d$|,$`).MatchString(line) {
+			t.Errorf("audit log line is not a whole row: %q", line)
+		}
+	}
 	if n := strings.Count(access, "POST /RequestHandler/ucdevice.upx"); n != answered {
 		t.Errorf("access log has %d check-in lines, want %d", n, answered)
 	}

@@ -7,17 +7,17 @@ import (
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/internal/writefail"
+	"github.com/tanjay-lab/tanjay/r2"
 )
 
 // logHealth is one log the appliance writes on its own and heals after a
-// full disk (the journal, the access log) as /healthz, /metrics and the
-// dashboard's banner see it. The OCS audit log (r2) does not heal yet: it
-// cannot use appliance/internal/writefail (r2 never imports appliance).
+// full disk (the journal, the OCS audit log, the access log) as /healthz,
+// /metrics and the dashboard's banner see it.
 type logHealth struct {
 	Name string
 	writefail.Status
 	// Held is what waits in memory for the file: observations for the
-	// journal, bytes for the access log.
+	// journal, bytes for the audit and access logs.
 	Held     int
 	HeldUnit string
 	// Dropped counts what the memory bound made the appliance drop.
@@ -31,6 +31,11 @@ func (a *app) logHealths() []logHealth {
 	if a.store != nil {
 		h := a.store.WriteHealth()
 		out = append(out, logHealth{Name: "journal", Status: h.Status, Held: h.Held, HeldUnit: "observations", Dropped: h.Dropped})
+	}
+	if a.audit != nil && a.auditFile != nil {
+		h := logHealth{Name: "audit log", Status: a.auditFile.Tracker.Status(), HeldUnit: "bytes"}
+		a.audit.Inspect(func(r2.LogFile) { h.Held, h.Dropped = a.auditFile.Pending(), a.auditFile.Dropped() })
+		out = append(out, h)
 	}
 	if a.access != nil {
 		h := a.access.Health()

@@ -71,10 +71,10 @@ func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
 		diskCrossings:     prometheus.NewDesc("tanjay_data_floor_crossings_total", "Times the free space crossed the floor, either way.", nil, nil),
 		diskRefused:       prometheus.NewDesc("tanjay_data_floor_refused_total", "Uploads and captures refused for the free-space floor.", nil, nil),
 
-		logWriteErrors: prometheus.NewDesc("tanjay_log_write_errors_total", "Failed writes (a full disk, an I/O error) of the journal and the access log.", []string{"log"}, nil),
+		logWriteErrors: prometheus.NewDesc("tanjay_log_write_errors_total", "Failed writes (a full disk, an I/O error) of the journal, the audit log and the access log.", []string{"log"}, nil),
 		logFailing:     prometheus.NewDesc("tanjay_log_write_failing", "1 while the log cannot be written (it is retried, 1 s doubling to 30 s).", []string{"log"}, nil),
-		logHeld:        prometheus.NewDesc("tanjay_log_held", "What waits in memory to be written: observations for the journal, bytes for the access log.", []string{"log"}, nil),
-		logDropped:     prometheus.NewDesc("tanjay_log_dropped_total", "Observations (journal) or lines (access log) dropped because the memory bound was reached while the log could not be written.", []string{"log"}, nil),
+		logHeld:        prometheus.NewDesc("tanjay_log_held", "What waits in memory to be written: observations for the journal, bytes for the audit and access logs.", []string{"log"}, nil),
+		logDropped:     prometheus.NewDesc("tanjay_log_dropped_total", "Observations (journal) or lines (audit, access) dropped because the memory bound was reached while the log could not be written.", []string{"log"}, nil),
 	}
 }
 
@@ -170,8 +170,8 @@ func (m *metricsCollector) collectPhoneFiles(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.diskRefused, prometheus.CounterValue, float64(d.Refused))
 }
 
-// collectLogWrites reports the write failures of the journal and the
-// access log (healthz.go), labelled journal, access.
+// collectLogWrites reports the write failures of the journal, the audit
+// log and the access log (healthz.go), labelled journal, audit, access.
 func (m *metricsCollector) collectLogWrites(ch chan<- prometheus.Metric) {
 	for _, h := range m.a.logHealths() {
 		name, _, _ := strings.Cut(h.Name, " ")

@@ -24,6 +24,7 @@ import (
 	"github.com/tanjay-lab/tanjay/appliance/directory"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/internal/connlimit"
+	"github.com/tanjay-lab/tanjay/appliance/internal/writefail"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/images"
@@ -93,9 +94,11 @@ type app struct {
 	directoryWatch *directoryWatch
 	// phoneFiles caps uploads and captures and watches the free space.
 	phoneFiles phoneFiles
-	// access is the phone-side access log, read by /healthz, /metrics and
-	// the dashboard's banner (healthz.go).
-	access *web.AccessLog
+	// audit, auditFile and access are the phone-side logs, read by
+	// /healthz, /metrics and the dashboard's banner (healthz.go).
+	audit     *r2.AuditLog
+	auditFile *writefail.Appender
+	access    *web.AccessLog
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -136,7 +139,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	if a.token, err = loadOrCreateToken(cfg.tokenPath(), cfg.Token); err != nil {
 		return err
 	}
-	audit, err := r2.OpenAuditLog(cfg.auditDir(), cfg.Host, time.Now)
+	// The audit log heals after a full disk through the appender it writes
+	// to (r2 does not import appliance, so it is plugged in here).
+	auditFile := &writefail.Appender{Tracker: writefail.New("audit log", log, nil)}
+	audit, err := r2.OpenAuditLogTo(cfg.auditDir(), cfg.Host, time.Now, auditFile)
 	if err != nil {
 		return err
 	}
@@ -147,7 +153,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	defer access.Close()
 	access.SetLogger(log)
-	a.access = access
+	a.audit, a.auditFile, a.access = audit, auditFile, access
 
 	phoneLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -50,26 +50,48 @@ type AuditEntry struct {
 // AuditLog writes the OCS R2 update audit log: one CSV file per local day,
 // RequestHandlerAuditLog_<host>_<yyyy-MM-dd>.csv, in one directory. Rows are
 // buffered and flushed every second by a background goroutine and on Close.
-// It is safe for concurrent use.
+// It is safe for concurrent use. Where the bytes go is a LogFile: plain
+// appends by default, or one that heals after a full disk (the appliance
+// passes its own to OpenAuditLogTo).
 type AuditLog struct {
 	dir  string
 	host string
 	now  func() time.Time
 
 	mu      sync.Mutex
-	day     string // the date of the open file, in auditFileDateLayout
-	file    *os.File
-	w       *bufio.Writer
+	day     string // the date of the file rows go to, in auditFileDateLayout
+	out     LogFile
 	row     []byte // scratch for one row
 	closed  bool
 	stop    chan struct{}
 	stopped chan struct{}
 }
 
-// OpenAuditLog creates dir if needed and starts the flusher. host names the
-// server in file names; now is the clock (nil: time.Now). Files are opened
-// on the first row of each day.
+// LogFile takes an AuditLog's bytes, one day's file at a time. The
+// AuditLog calls it under its lock only.
+type LogFile interface {
+	// Switch makes path the file lines go to, header written first when
+	// the file is empty; lines of the previous file are written first.
+	Switch(path string, header []byte) error
+	// Append buffers one line; Flush writes what is buffered (force: even
+	// while a failing file's retry is not due yet).
+	Append(line []byte)
+	Flush(force bool) error
+	// Path is the current file, Close flushes, syncs and closes it.
+	Path() string
+	Close() error
+}
+
+// OpenAuditLog creates dir if needed and starts the flusher, with plain
+// appends to the day's file (a write error stays until the file is
+// switched). host names the server in file names; now is the clock (nil:
+// time.Now). Files are opened on the first row of each day.
 func OpenAuditLog(dir, host string, now func() time.Time) (*AuditLog, error) {
+	return OpenAuditLogTo(dir, host, now, &plainLogFile{})
+}
+
+// OpenAuditLogTo is OpenAuditLog writing through out.
+func OpenAuditLogTo(dir, host string, now func() time.Time, out LogFile) (*AuditLog, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -80,11 +102,20 @@ func OpenAuditLog(dir, host string, now func() time.Time) (*AuditLog, error) {
 		dir:     dir,
 		host:    sanitizeFileName(host, "localhost"),
 		now:     now,
+		out:     out,
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	go l.flushLoop()
 	return l, nil
+}
+
+// Inspect calls f with the log's LogFile under the log's lock, for a
+// caller that reads its state (how much is buffered).
+func (l *AuditLog) Inspect(f func(LogFile)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f(l.out)
 }
 
 // FileName is the name of the audit file for the day of t.
@@ -102,66 +133,25 @@ func (l *AuditLog) Write(e AuditEntry) error {
 	if l.closed {
 		return errors.New("audit log: closed")
 	}
-	if err := l.switchDay(e.At); err != nil {
-		return err
+	var err error
+	var buf [10]byte
+	if day := e.At.AppendFormat(buf[:0], auditFileDateLayout); string(day) != l.day {
+		l.day = string(day)
+		if err = l.out.Switch(filepath.Join(l.dir, l.FileName(e.At)), []byte(AuditHeader+auditEOL)); err != nil {
+			err = fmt.Errorf("audit log: %w", err)
+		}
 	}
 	l.row = appendAuditRow(l.row[:0], &e)
-	if _, err := l.w.Write(l.row); err != nil {
-		return fmt.Errorf("audit log %s: %w", l.file.Name(), err)
-	}
-	return nil
-}
-
-// switchDay makes the file of t's day the open one. A new or empty file
-// gets the header; an existing one is appended to.
-func (l *AuditLog) switchDay(t time.Time) error {
-	var buf [10]byte
-	day := t.AppendFormat(buf[:0], auditFileDateLayout)
-	if l.file != nil && string(day) == l.day {
-		return nil
-	}
-	if err := l.closeFile(); err != nil {
-		return err
-	}
-	name := filepath.Join(l.dir, l.FileName(t))
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("audit log: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("audit log: %w", err)
-	}
-	l.file, l.day, l.w = f, string(day), bufio.NewWriterSize(f, 64<<10)
-	if st.Size() == 0 {
-		l.w.WriteString(AuditHeader + auditEOL)
-	}
-	return nil
-}
-
-// closeFile flushes, syncs and closes the open file, if any.
-func (l *AuditLog) closeFile() error {
-	if l.file == nil {
-		return nil
-	}
-	f, w := l.file, l.w
-	l.file, l.w, l.day = nil, nil, ""
-	if err := errors.Join(w.Flush(), f.Sync(), f.Close()); err != nil {
-		return fmt.Errorf("audit log %s: %w", f.Name(), err)
-	}
-	return nil
+	l.out.Append(l.row)
+	return err
 }
 
 // Flush writes buffered rows to the file.
 func (l *AuditLog) Flush() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.w == nil {
-		return nil
-	}
-	if err := l.w.Flush(); err != nil {
-		return fmt.Errorf("audit log %s: %w", l.file.Name(), err)
+	if err := l.out.Flush(false); err != nil {
+		return fmt.Errorf("audit log %s: %w", l.out.Path(), err)
 	}
 	return nil
 }
@@ -180,11 +170,73 @@ func (l *AuditLog) Close() error {
 	<-l.stopped
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.closeFile()
+	if err := l.out.Close(); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
 }
 
-// flushLoop flushes every auditFlushEvery until Close. A flush error stays
-// in the bufio.Writer and is returned by the next Write or Flush.
+// plainLogFile is the default LogFile: a buffered append to the day's
+// file. A write error stays in the bufio.Writer, returned by every Flush,
+// until the next file.
+type plainLogFile struct {
+	file *os.File
+	w    *bufio.Writer
+}
+
+func (p *plainLogFile) Switch(path string, header []byte) error {
+	if err := p.Close(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	p.file, p.w = f, bufio.NewWriterSize(f, 64<<10)
+	if st.Size() == 0 {
+		p.w.Write(header)
+	}
+	return nil
+}
+
+func (p *plainLogFile) Append(line []byte) {
+	if p.w != nil {
+		p.w.Write(line)
+	}
+}
+
+func (p *plainLogFile) Flush(bool) error {
+	if p.w == nil {
+		return nil
+	}
+	return p.w.Flush()
+}
+
+func (p *plainLogFile) Path() string {
+	if p.file == nil {
+		return ""
+	}
+	return p.file.Name()
+}
+
+func (p *plainLogFile) Close() error {
+	if p.file == nil {
+		return nil
+	}
+	f, w := p.file, p.w
+	p.file, p.w = nil, nil
+	if err := errors.Join(w.Flush(), f.Sync(), f.Close()); err != nil {
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// flushLoop flushes every auditFlushEvery until Close.
 func (l *AuditLog) flushLoop() {
 	defer close(l.stopped)
 	t := time.NewTicker(auditFlushEvery)

@@ -258,6 +258,10 @@ func TestClientThatStopsReadingIsCut(t *testing.T) {
 	c.(*net.TCPConn).SetReadBuffer(4 << 10)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n")
 	// Never read: the server's writes fill both socket buffers and stall.
+	// The count may lag the close (or the accept lag the dial): wait for it.
+	for deadline := time.Now().Add(10 * time.Second); s.l.Stats().StalledWrites == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	waitOpen(t, s.l, 0)
 	if st := s.l.Stats(); st.StalledWrites != 1 {
 		t.Errorf("stalled writes %d, want 1", st.StalledWrites)
