@@ -2,9 +2,14 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,5 +158,62 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 				txn.Abort()
 			}
 		})
+	}
+}
+
+// TestOpenOnFullDiskSkipsTheSnapshot: a journal long enough for a snapshot
+// at Open, on a disk with no room for it: Open still succeeds (the journal
+// holds everything; an appliance that could not start would stay down),
+// says so in the log, and a later Open has the same state.
+func TestOpenOnFullDiskSkipsTheSnapshot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs small enough to fill")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tanjay-storefull", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	dir := filepath.Join(mnt, "state")
+	s := openStore(t, dir, lazy)
+	for i := range 100 {
+		s.Observe(Event{Kind: EventDNS, IP: fmt.Sprintf("10.0.0.%d", i), Time: t0})
+	}
+	want := dump(s)
+	noErr(t, s.Close())
+	// Fill what is left.
+	f, err := os.Create(filepath.Join(mnt, "filler"))
+	noErr(t, err)
+	for chunk := make([]byte, 4096); ; {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for one := make([]byte, 1); ; {
+		if _, err := f.Write(one); err != nil {
+			break
+		}
+	}
+	f.Close()
+
+	var log bytes.Buffer
+	s2, err := Open(dir, Options{FlushInterval: time.Hour, SnapshotBytes: 1 << 10, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatalf("Open on a full disk: %v", err)
+	}
+	if diff := cmp.Diff(want, dump(s2)); diff != "" {
+		t.Errorf("state on a full disk (-before +after):\n%s", diff)
+	}
+	if !strings.Contains(log.String(), "no snapshot at start") || !strings.Contains(log.String(), "no space left on device") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	s2.Close()
+	os.Remove(filepath.Join(mnt, "filler"))
+	s3 := openStore(t, dir, lazy)
+	if diff := cmp.Diff(want, dump(s3)); diff != "" {
+		t.Errorf("state after the disk has room (-before +after):\n%s", diff)
 	}
 }

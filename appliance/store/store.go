@@ -192,9 +192,11 @@ func openLocked(dir string, opt Options, lock *os.File) (*Store, error) {
 	go s.flushLoop()
 	go s.compactLoop()
 	if s.journalBytes > opt.SnapshotBytes {
+		// A snapshot only shortens the next start: the journal holds
+		// everything. A full disk must not keep the appliance from
+		// starting; compaction tries again as the journal grows.
 		if err := s.Snapshot(); err != nil {
-			s.Close()
-			return nil, err
+			opt.Logger.Warn("store: no snapshot at start; the journal keeps everything, compaction tries again later", "err", err)
 		}
 	}
 	return s, nil
