@@ -2,17 +2,12 @@ package appliance
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
-	"github.com/tanjay-lab/tanjay/legacy"
-	"github.com/tanjay-lab/tanjay/r2"
 )
 
 // BenchmarkCheckin is one whole check-in in process, as the phone-facing
@@ -20,35 +15,7 @@ import (
 // store, render, audit row, event in the store. A beta phone is offered the
 // interim. The budget is 50 µs/op on the 2-core lab machine.
 func BenchmarkCheckin(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.Data = b.TempDir()
-	st, err := store.Open(cfg.stateDir(), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	a := &app{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: st}
-	if a.urls, err = legacy.DeriveURLs("http://192.0.2.10", "", legacy.URLs{}); err != nil {
-		b.Fatal(err)
-	}
-	for _, im := range []images.Image{
-		{Key: mustKey("OCInterim/ENU/CPE"), Version: images.MustParseVersion("1.0.522.103"), Interim: true, Files: []images.File{{Name: "CPE.nbt"}, {Name: "CPE.cat"}}},
-		{Key: mustKey("UCPhone/Polycom/CX700/A/ENU/CPE"), Version: images.MustParseVersion("3.5.6907.0"), Files: []images.File{{Name: "CPE.nbt"}, {Name: "CPE.cat"}}},
-	} {
-		if _, err := st.ImportImage(im); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := st.Approve(im.Key); err != nil {
-			b.Fatal(err)
-		}
-	}
-	a.refreshCatalog()
-	audit, err := r2.OpenAuditLog(cfg.auditDir(), "bench", time.Now)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer audit.Close()
-	h := a.phoneRoutes(audit)
+	h := benchPhoneHandler(b)
 	body := `<?xml version="1.0" encoding="utf-8"?><Request><DeviceType>UCPhone</DeviceType><MacAddress>001B9E4B5B10</MacAddress><SerialNumber>1108015382</SerialNumber><Vendor>Polycom</Vendor><Model>CX700</Model><Revision>A</Revision><Locale>ENU</Locale><RequestTime>04.05.2009 07:30:04</RequestTime><Modules><Module><FileName>cpe.nbt</FileName><Version>0.0.0.0</Version><TimeStamp>01.01.1601 00:00:00</TimeStamp></Module></Modules></Request>`
 	rd := strings.NewReader(body)
 	req := httptest.NewRequest(http.MethodPost, "/RequestHandler/ucdevice.upx", rd)

@@ -134,7 +134,8 @@ func benchServe(b *testing.B, srv *http.Server, l *connlimit.Limiter) string {
 }
 
 // benchPhoneHandler is the phone-facing handler of an appliance with the
-// interim and a release approved, as BenchmarkCheckin builds it.
+// interim and a release approved, for BenchmarkCheckin and the connlimit
+// benchmarks.
 func benchPhoneHandler(b *testing.B) http.Handler {
 	cfg := DefaultConfig()
 	cfg.Data = b.TempDir()
