@@ -1,16 +1,11 @@
 package appliance
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -30,45 +25,12 @@ func spoofAddr(i int) string {
 	return fmt.Sprintf("127.%d.%d.%d", 10+i/62500, 1+i/250%250, 1+i%250)
 }
 
-var dnsLine = regexp.MustCompile(`^\s+dns:\s+(\S+) \(`)
-
-// startServeWithDNS is startServe that also reads the DNS responder's
-// address from what serve prints.
-func startServeWithDNS(t *testing.T, data string, extra ...string) (*serveProcess, string) {
+// startServeWithDNS is startServe in the lab.test domain, with the DNS
+// responder's address from serve.json.
+func startServeWithDNS(t *testing.T, data string) (*serveProcess, string) {
 	t.Helper()
-	args := append([]string{"serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--https-addr", "off", "--sip-addr", "off", "--sip-tls-addr", "off", "--host", "e2e", "--domain", "lab.test"}, extra...)
-	cmd := exec.Command(tanjayBinary(t), args...)
-	cmd.Env = append(os.Environ(), "TANJAY_TOKEN=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProcess{cmd: cmd, data: data, stderr: &bytes.Buffer{}, waited: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := ""
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && (p.addrs.HTTP == "" || p.addrs.Dashboard == "" || dnsAddr == "") {
-		if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
-			if m[1] == "phones" {
-				p.addrs.HTTP = m[2]
-			} else {
-				p.addrs.Dashboard = m[2]
-			}
-		} else if m := dnsLine.FindStringSubmatch(sc.Text()); m != nil {
-			dnsAddr = m[1]
-		}
-	}
-	go io.Copy(io.Discard, stdout)
-	go func() { p.waited <- cmd.Wait() }()
-	if p.addrs.Dashboard == "" || dnsAddr == "" {
-		<-p.waited
-		t.Fatalf("tanjay serve did not start:\n%s", p.stderr)
-	}
-	t.Cleanup(func() { p.kill() })
-	return p, dnsAddr
+	srv := startServe(t, data, "--domain", "lab.test", "--sip-addr", "off")
+	return srv, readServeInfo(t, data).DNS
 }
 
 // queryFrom asks the DNS responder at server for name from the source
