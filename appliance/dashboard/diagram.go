@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 )
 
@@ -26,14 +25,14 @@ type pathNode struct {
 
 // pathDiagrams draws, per model, beta → every imported version that serves
 // it (interim first), with how many phones run each and how many are on
-// their way to the next.
-func pathDiagrams(devs []store.Device, imgs []images.Image) []pathDiagram {
-	byModel := map[string][]*store.Device{}
-	for i := range devs {
-		if devs[i].DevicePath.Model != "" {
-			m := modelName(devs[i].DevicePath)
-			byModel[m] = append(byModel[m], &devs[i])
-		}
+// their way to the next. stats are the fleet's counts by device path
+// (fleetIndex.pathStats); the revisions and locales of a model share one
+// diagram.
+func pathDiagrams(stats []pathStat, imgs []images.Image) []pathDiagram {
+	byModel := map[string][]*pathStat{}
+	for i := range stats {
+		m := modelName(stats[i].path)
+		byModel[m] = append(byModel[m], &stats[i])
 	}
 	models := make([]string, 0, len(byModel))
 	for m := range byModel {
@@ -49,12 +48,12 @@ func pathDiagrams(devs []store.Device, imgs []images.Image) []pathDiagram {
 	return out
 }
 
-func modelNodes(devs []*store.Device, imgs []images.Image, interim map[images.Version]bool) []pathNode {
+func modelNodes(stats []*pathStat, imgs []images.Image, interim map[images.Version]bool) []pathNode {
 	var versions []images.Version
 	var target images.Version
 	for _, im := range imgs {
-		for _, d := range devs {
-			if ruleMatches(im.Key, d.DevicePath) {
+		for _, ps := range stats {
+			if ruleMatches(im.Key, ps.path) {
 				versions = append(versions, im.Version)
 				break
 			}
@@ -69,19 +68,23 @@ func modelNodes(devs []*store.Device, imgs []images.Image, interim map[images.Ve
 	for _, v := range versions {
 		nodes = append(nodes, pathNode{Version: v, Label: versionLabel(v, target, interim)})
 	}
-	for _, d := range devs {
-		if d.CheckIns == 0 {
-			continue
-		}
+	// A phone counts in the last box whose version it has reached, beta
+	// when it is below them all.
+	box := func(v images.Version) int {
 		i := 0
 		for j := 1; j < len(nodes); j++ {
-			if nodes[j].Version.Compare(d.Version) <= 0 {
+			if nodes[j].Version.Compare(v) <= 0 {
 				i = j
 			}
 		}
-		nodes[i].Phones++
-		if !d.Offered.IsZero() {
-			nodes[i].Moving++
+		return i
+	}
+	for _, ps := range stats {
+		for v, n := range ps.running {
+			nodes[box(v)].Phones += n
+		}
+		for v, n := range ps.moving {
+			nodes[box(v)].Moving += n
 		}
 	}
 	return nodes

@@ -41,19 +41,18 @@ type pathDiagram struct {
 func (d *Dashboard) firmwarePage(w http.ResponseWriter, r *http.Request, s session) {
 	p := newPage(r, s, "Firmware", "firmware")
 	p.Stream = "topic=" + topicAdmin
-	devs := d.st.Devices(nil)
-	tests := testIDs(d.st.TestDevices(nil))
+	// The counts come from the fleet index, one entry per device path and
+	// version: the page never copies the fleet out of the store.
+	stats := d.fleet.pathStats(testIDs(d.st.TestDevices(nil)))
 	imgs := d.st.Images(nil)
 	data := firmwareData{page: p}
 	for _, rule := range d.st.Rules(nil) {
 		row := ruleRow{Key: rule.Key.String(), Approved: ver(rule.Approved), Pending: ver(rule.Pending), Restore: ver(rule.Restore),
 			Restored: rule.Restored, CanApprove: !rule.Pending.IsZero(), CanReject: !rule.Pending.IsZero(), CanRestore: !rule.Restore.IsZero()}
-		for i := range devs {
-			if ruleMatches(rule.Key, devs[i].DevicePath) {
-				row.Phones++
-				if isTest(&devs[i], tests) {
-					row.TestPhones++
-				}
+		for i := range stats {
+			if ruleMatches(rule.Key, stats[i].path) {
+				row.Phones += stats[i].phones
+				row.TestPhones += stats[i].tests
 			}
 		}
 		for _, im := range imgs {
@@ -63,7 +62,7 @@ func (d *Dashboard) firmwarePage(w http.ResponseWriter, r *http.Request, s sessi
 		}
 		data.Rules = append(data.Rules, row)
 	}
-	data.Diagrams = pathDiagrams(devs, imgs)
+	data.Diagrams = pathDiagrams(stats, imgs)
 	d.render(w, "firmware", data)
 }
 

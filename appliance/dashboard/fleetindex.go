@@ -30,8 +30,9 @@ const attentionEvery = 10 * time.Second
 type fleetEntry struct {
 	id, mac, serial, ip, model string
 	started, current, next     string // as the row shows them
+	path                       images.DevicePath
 	first, version, offered    images.Version
-	checkedIn                  bool
+	checkedIn, isTest          bool
 	stage                      int8 // index in store.Stages
 	pct                        int8 // download progress, 0 without a download
 	staticAttn                 bool // stalled or failed with a reason
@@ -44,7 +45,8 @@ func newEntry(d *store.Device) fleetEntry {
 	e := fleetEntry{
 		id: d.ID, mac: d.MAC, serial: d.Serial, ip: d.IP, model: modelName(d.DevicePath),
 		started: reported(d, d.FirstVersion), current: reported(d, d.Version), next: ver(d.Offered),
-		first: d.FirstVersion, version: d.Version, offered: d.Offered, checkedIn: d.CheckIns > 0,
+		path: d.DevicePath, first: d.FirstVersion, version: d.Version, offered: d.Offered,
+		checkedIn: d.CheckIns > 0, isTest: d.IsTest,
 		stage: int8(stageIndex(d.Stage)), stageSince: d.StageSince.UnixNano(), lastSeen: d.LastSeen.Unix(),
 		live: true,
 	}
@@ -341,6 +343,54 @@ func (ix *fleetIndex) phonesNamed(tds []store.TestDevice) map[string]string {
 			out[e.serial] = e.id
 		}
 	}
+	return out
+}
+
+// pathStat is what the Firmware page counts of the phones at one device
+// path: how many there are, how many of them are test devices, and of
+// those that checked in, how many run each version and how many of those
+// are offered a next hop.
+type pathStat struct {
+	path          images.DevicePath
+	phones, tests int
+	running       map[images.Version]int
+	moving        map[images.Version]int
+}
+
+// pathStats counts the index by device path, phones without a model left
+// out, sorted by path. tests holds the test devices' IDs in upper case
+// (testIDs). The work is one pass over the index; the memory is one entry
+// per path and version, never per phone.
+func (ix *fleetIndex) pathStats(tests map[string]bool) []pathStat {
+	byPath := map[images.DevicePath]*pathStat{}
+	ix.mu.RLock()
+	for _, s := range ix.order {
+		e := &ix.slots[s]
+		if e.path.Model == "" {
+			continue
+		}
+		ps := byPath[e.path]
+		if ps == nil {
+			ps = &pathStat{path: e.path, running: map[images.Version]int{}, moving: map[images.Version]int{}}
+			byPath[e.path] = ps
+		}
+		ps.phones++
+		if e.isTest || (e.mac != "" && tests[strings.ToUpper(e.mac)]) || (e.serial != "" && tests[strings.ToUpper(e.serial)]) {
+			ps.tests++
+		}
+		if e.checkedIn {
+			ps.running[e.version]++
+			if !e.offered.IsZero() {
+				ps.moving[e.version]++
+			}
+		}
+	}
+	ix.mu.RUnlock()
+	out := make([]pathStat, 0, len(byPath))
+	for _, ps := range byPath {
+		out = append(out, *ps)
+	}
+	slices.SortFunc(out, func(a, b pathStat) int { return strings.Compare(a.path.String(), b.path.String()) })
 	return out
 }
 

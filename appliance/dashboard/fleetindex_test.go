@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/store"
+	"github.com/tanjay-lab/tanjay/images"
 )
 
 // fleetView is the whole fleet as the index sees it, for tests: the
@@ -174,5 +175,87 @@ func TestFleetIndexFirstPhonesGetMedians(t *testing.T) {
 	}
 	if m := ix.medians(now)[store.StageOffered]; m != 4*time.Minute {
 		t.Errorf("median offered %s, want 4m (the upper median of 2, 3, 4 minutes and 2 hours)", m)
+	}
+}
+
+// TestFirmwareCountsFromIndex: the Firmware page's per-rule counts and
+// diagram boxes, read from the index by device path, are what counting
+// every device directly gives — test devices by flag, by MAC and by
+// serial, phones that never checked in, phones without a model.
+func TestFirmwareCountsFromIndex(t *testing.T) {
+	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	devs := makeFleet(60, now)
+	devs[3].IsTest = true
+	devs[4].CheckIns = 0
+	devs[5].DevicePath = images.DevicePath{}
+	devs[6].Offered = images.Version{}
+	devs[7].Version = target
+	tds := []store.TestDevice{{ID: strings.ToLower(devs[8].MAC)}, {ID: devs[9].Serial}}
+	tests := testIDs(tds)
+	ix := newFleetIndex()
+	ix.rebuild(devs, now)
+	stats := ix.pathStats(tests)
+
+	imgs := []images.Image{
+		{Key: images.RuleKey{DevicePath: images.DevicePath{DeviceType: "OCInterim", Locale: "ENU"}}, Version: interim, Interim: true},
+		{Key: images.RuleKey{DevicePath: cx700}, Version: target},
+	}
+	for _, im := range imgs {
+		var phones, testPhones int
+		for i := range devs {
+			if ruleMatches(im.Key, devs[i].DevicePath) {
+				phones++
+				if isTest(&devs[i], tests) {
+					testPhones++
+				}
+			}
+		}
+		var gotPhones, gotTests int
+		for i := range stats {
+			if ruleMatches(im.Key, stats[i].path) {
+				gotPhones += stats[i].phones
+				gotTests += stats[i].tests
+			}
+		}
+		if gotPhones != phones || gotTests != testPhones {
+			t.Errorf("%s: %d phones, %d test devices; counting devices gives %d, %d", im.Key, gotPhones, gotTests, phones, testPhones)
+		}
+	}
+
+	for _, dg := range pathDiagrams(stats, imgs) {
+		var byModel []*pathStat
+		for i := range stats {
+			if modelName(stats[i].path) == dg.Model {
+				byModel = append(byModel, &stats[i])
+			}
+		}
+		nodes := modelNodes(byModel, imgs, interimVersions(imgs))
+		want := make([]pathNode, len(nodes))
+		copy(want, nodes)
+		for i := range want {
+			want[i].Phones, want[i].Moving = 0, 0
+		}
+		for i := range devs {
+			d := &devs[i]
+			if d.CheckIns == 0 || modelName(d.DevicePath) != dg.Model || d.DevicePath.Model == "" {
+				continue
+			}
+			box := 0
+			for j := 1; j < len(want); j++ {
+				if want[j].Version.Compare(d.Version) <= 0 {
+					box = j
+				}
+			}
+			want[box].Phones++
+			if !d.Offered.IsZero() {
+				want[box].Moving++
+			}
+		}
+		if !slices.Equal(nodes, want) {
+			t.Errorf("%s: boxes %+v, counting devices gives %+v", dg.Model, nodes, want)
+		}
+	}
+	if len(stats) != 2 {
+		t.Errorf("%d device paths, want 2 (the phone without a model is left out)", len(stats))
 	}
 }

@@ -51,7 +51,7 @@ func (d *Dashboard) routes() *http.ServeMux {
 	mux.Handle("POST /testdevices/remove", d.admin(d.removeTestDevice))
 	mux.Handle("GET /logs", d.viewer(d.logsPage))
 	mux.Handle("GET /settings", d.viewer(d.settingsPage))
-	mux.Handle("GET /export/fleet.csv", d.viewer(d.exportFleet))
+	mux.Handle("GET /export/fleet.csv", d.viewer(d.gated(d.exportFleet)))
 	mux.Handle("GET /login", d.public(d.loginPage))
 	mux.Handle("POST /login", d.public(d.login))
 	mux.Handle("POST /logout", d.admin(d.logout))
