@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
+	"github.com/tanjay-lab/tanjay/appliance/internal/ratelog"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/legacy/sip"
 )
@@ -213,7 +214,10 @@ func (a *app) newSIPServer() (*sip.Server, error) {
 		Domain:      domain,
 		Observer:    sipObserver{a},
 		Capturer:    sipCapturer{dir: a.cfg.captureDir(), log: a.log},
-		Log:         a.log,
+		// Anything on the lab switch can repeat what the SIP server logs
+		// about a client: each such line passes once a minute per client.
+		Log: slog.New(ratelog.New(a.log.Handler(), ratelog.Config{
+			Summary: "sip: refusing or cutting clients from many addresses; not logging each"})),
 	})
 }
 

@@ -80,7 +80,7 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 		b.done = true
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			b.l.slowBodies.Add(1)
-			b.l.logOnce(b.addr, "slow-body", "phone listener: request cut: its body arrived too slowly", "client", b.addr, "received", b.received, "min_rate", b.l.cfg.BodyMinRate)
+			b.l.log.Warn("phone listener: request cut: its body arrived too slowly", "client", b.addr, "received", b.received, "min_rate", b.l.cfg.BodyMinRate)
 		}
 	}
 	return n, err

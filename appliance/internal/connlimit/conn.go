@@ -139,7 +139,7 @@ type writerOnly struct{ io.Writer }
 func (l *Limiter) noteWrite(addr netip.Addr, err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		l.stalledWrites.Add(1)
-		l.logOnce(addr, "stalled", "phone listener: connection cut: the client took nothing for too long", "client", addr, "limit", l.cfg.WriteStall)
+		l.log.Warn("phone listener: connection cut: the client took nothing for too long", "client", addr, "limit", l.cfg.WriteStall)
 	}
 	return err
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/ratelog"
 )
 
 // Defaults. A phone holds one or two connections at a time (a check-in, a
@@ -128,24 +130,17 @@ const maxLogged = 4096
 // Limiter holds the counts shared by every listener it wraps.
 type Limiter struct {
 	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	// log passes each line about an address at most once per logEvery
+	// (ratelog).
+	log  *slog.Logger
+	rate *ratelog.Handler
+	now  func() time.Time
 
 	mu      sync.Mutex
 	open    int
 	perAddr map[netip.Addr]int
-	logged  map[logKey]time.Time
-	// unlogged counts events not logged since summaryAt because the table
-	// of logged addresses was full.
-	unlogged  int
-	summaryAt time.Time
 
 	refusedPerAddr, refusedTotal, slowBodies, stalledWrites atomic.Uint64
-}
-
-type logKey struct {
-	addr netip.Addr
-	what string
 }
 
 // New returns a limiter for cfg; log gets refusals and cuts (nil: none).
@@ -156,7 +151,12 @@ func New(cfg Config, log *slog.Logger) (*Limiter, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Limiter{cfg: cfg, log: log, now: time.Now, perAddr: map[netip.Addr]int{}, logged: map[logKey]time.Time{}}, nil
+	l := &Limiter{cfg: cfg, now: time.Now, perAddr: map[netip.Addr]int{}}
+	l.rate = ratelog.New(log.Handler(), ratelog.Config{Every: logEvery, Max: maxLogged,
+		Summary: "phone listener: refusing or cutting clients from many addresses; not logging each",
+		Now:     func() time.Time { return l.now() }})
+	l.log = slog.New(l.rate)
+	return l, nil
 }
 
 // Stats returns the counts so far.
@@ -243,43 +243,7 @@ func (l *Limiter) refused(addr netip.Addr, reason string) {
 		l.refusedPerAddr.Add(1)
 		limit = l.cfg.PerAddress
 	}
-	l.logOnce(addr, "refused", "phone listener: connection refused", "client", addr, "cap", reason, "limit", limit)
-}
-
-// logOnce logs msg unless the same event for addr was logged within the
-// last minute. When too many addresses were logged within the minute, the
-// rest are counted and summed up in one line a minute.
-func (l *Limiter) logOnce(addr netip.Addr, what, msg string, args ...any) {
-	now := l.now()
-	l.mu.Lock()
-	k := logKey{addr, what}
-	if at, ok := l.logged[k]; ok && now.Sub(at) < logEvery {
-		l.mu.Unlock()
-		return
-	}
-	if len(l.logged) >= maxLogged {
-		for k, at := range l.logged {
-			if now.Sub(at) >= logEvery {
-				delete(l.logged, k)
-			}
-		}
-	}
-	if len(l.logged) >= maxLogged {
-		l.unlogged++
-		n := l.unlogged
-		summary := now.Sub(l.summaryAt) >= logEvery
-		if summary {
-			l.summaryAt, l.unlogged = now, 0
-		}
-		l.mu.Unlock()
-		if summary {
-			l.log.Warn("phone listener: refusing or cutting clients from many addresses; not logging each", "addresses", len(l.logged), "unlogged", n)
-		}
-		return
-	}
-	l.logged[k] = now
-	l.mu.Unlock()
-	l.log.Warn(msg, args...)
+	l.log.Warn("phone listener: connection refused", "client", addr, "cap", reason, "limit", limit)
 }
 
 // remoteAddr is the client's address without port, IPv4-mapped IPv6

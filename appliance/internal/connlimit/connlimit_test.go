@@ -445,8 +445,8 @@ func TestRefusalsFromManyAddressesAreSummedUp(t *testing.T) {
 	if got := strings.Count(buf.String(), "many addresses"); got != 1 {
 		t.Errorf("%d summary lines within the minute, want 1", got)
 	}
-	if len(l.logged) > maxLogged {
-		t.Errorf("logged table holds %d addresses, over its bound %d", len(l.logged), maxLogged)
+	if n := l.rate.Remembered(); n > maxLogged {
+		t.Errorf("logged table holds %d addresses, over its bound %d", n, maxLogged)
 	}
 	now = now.Add(time.Minute)
 	l.refused(netip.MustParseAddr("10.200.0.1"), ReasonTotal)
