@@ -137,7 +137,9 @@ func (o storeObserver) Uploaded(u r2.Upload) {
 		File: path.Base(u.Stored), Bytes: u.Size, Detail: u.Path,
 	}
 	if u.Refused != "" {
-		ev.File, ev.Detail = path.Base(u.Path), u.Path+": refused with 507 Insufficient Storage: "+u.Refused
+		// Detail starts with "refused" (an accepted upload's is its URL
+		// path, which starts with "/"): the timeline reads it as a refusal.
+		ev.File, ev.Detail = path.Base(u.Path), store.UploadRefused+" with 507 Insufficient Storage: "+u.Refused+" ("+u.Path+")"
 	} else {
 		o.a.counters.uploads.Add(1)
 	}

@@ -829,3 +829,21 @@ func TestSIPPasswordOnlyForAdmin(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadSummaries: a stored upload reads as one, a refused one as a
+// refusal with its reason — never "uploaded … (0 bytes)".
+func TestUploadSummaries(t *testing.T) {
+	for _, tc := range []struct {
+		ev   store.Event
+		want string
+	}{
+		{store.Event{Kind: store.EventUpload, File: "20261206T090000Z-CELog.txt", Bytes: 17, Detail: "/RequestHandler/CELog.txt"},
+			"uploaded 20261206T090000Z-CELog.txt (17 bytes) — /RequestHandler/CELog.txt"},
+		{store.Event{Kind: store.EventUpload, File: "CELog.txt", Detail: store.UploadRefused + " with 507 Insufficient Storage: phone-files cap (2 files) (/RequestHandler/CELog.txt)"},
+			"upload of CELog.txt refused with 507 Insufficient Storage: phone-files cap (2 files) (/RequestHandler/CELog.txt)"},
+	} {
+		if got := eventSummary(tc.ev); got != tc.want {
+			t.Errorf("eventSummary\n got %s\nwant %s", got, tc.want)
+		}
+	}
+}

@@ -144,6 +144,10 @@ func eventSummary(e store.Event) string {
 			b.WriteString(", complete")
 		}
 	case store.EventUpload:
+		if strings.HasPrefix(e.Detail, store.UploadRefused) {
+			fmt.Fprintf(&b, "upload of %s %s", e.File, e.Detail)
+			return b.String()
+		}
 		fmt.Fprintf(&b, "uploaded %s (%d bytes)", e.File, e.Bytes)
 	case store.EventDNS:
 		fmt.Fprintf(&b, "asked %s", e.Detail)
