@@ -41,7 +41,7 @@ func init() {
 		"testdevice": {"add|rm|ls [MAC|SERIAL]", "Name the phones that get Pending versions, by MAC or serial number.", runTestDevice},
 		"devices":    {"[flags]", "List the phones the appliance has seen, with their stage and versions.", runDevices},
 		"directory":  {"provision|run [flags]", "Provision the lab's domain controller (Samba AD DC) that beta phones read the appliance CA from, or run it as its own service; root.", runDirectory},
-		"state":      {"check|repair [--data DIR]", "Check the state (snapshot and journal) for corrupt records, or repair it keeping every valid record; repair needs tanjay serve stopped.", runState},
+		"state":      {"check|repair [--data DIR] [serve's --unconfirmed-devices, --timeline-kib]", "Check the state (snapshot and journal) for corrupt records, or repair it keeping every valid record; repair needs tanjay serve stopped.", runState},
 		"version":    {"", "Print the version.", runVersion},
 	}
 }

@@ -26,10 +26,23 @@ func runState(_ context.Context, e env, args []string) error {
 		about = "Salvage <data>/state with tanjay serve stopped: skip each corrupt record and keep every valid one; rebuild a corrupt snapshot from the older state when it is still there. A copy of each file changed is kept beside it as <file>.corrupt-<UTC time>."
 	}
 	cfg := DefaultConfig()
-	fs := newFlagSet("state "+sub, "[--data DIR]", about, e.stderr)
+	synopsis := "[--data DIR]"
+	if sub == "repair" {
+		synopsis = "[--data DIR] [--unconfirmed-devices N] [--timeline-kib N]"
+	}
+	fs := newFlagSet("state "+sub, synopsis, about, e.stderr)
 	fs.StringVar(&cfg.Data, "data", cfg.Data, "data directory (the state is <data>/state)")
+	if sub == "repair" {
+		// A rebuilt snapshot is replayed under the state's bounds: give
+		// repair the ones tanjay serve runs with, or it keeps only the
+		// defaults' worth of unconfirmed devices and timeline.
+		storeLimitFlags(fs, &cfg.StoreLimits)
+	}
 	if err := parse(fs, e, args[1:]); err != nil {
 		return err
+	}
+	if err := cfg.StoreLimits.validate(); err != nil {
+		return usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
 		return usagef("state %s takes no arguments, got %q", sub, fs.Args())
@@ -98,7 +111,7 @@ func fileVerdict(f store.FileReport) string {
 // anything, was lost.
 func stateRepair(w io.Writer, cfg Config) error {
 	log := slog.New(slog.NewTextHandler(w, nil))
-	rep, err := store.Repair(cfg.stateDir(), store.Options{Logger: log})
+	rep, err := store.Repair(cfg.stateDir(), cfg.StoreLimits.storeOptions(store.Options{Logger: log}))
 	printRepair(w, rep)
 	if err != nil {
 		return err

@@ -397,3 +397,27 @@ func TestStateRepairSnapshot(t *testing.T) {
 		t.Errorf("%d test devices after the repair, want the 3 in valid lines", got)
 	}
 }
+
+// TestStateRepairTakesServeBounds: repair replays under the bounds tanjay
+// serve runs with, so it takes serve's flags for them and checks them the
+// same way; check, which replays nothing, does not.
+func TestStateRepairTakesServeBounds(t *testing.T) {
+	data, _, _ := corruptState(t)
+	code, out, errOut := stateCmd("state", "repair", "--data", data, "--unconfirmed-devices", "100000", "--timeline-kib", "2048")
+	if code != 0 || !strings.Contains(out, "original kept as") {
+		t.Errorf("repair with serve's bounds: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"state", "repair", "--data", data, "--unconfirmed-devices", "0"}, "--unconfirmed-devices 0: want at least 1"},
+		{[]string{"state", "repair", "--data", data, "--timeline-kib", "0"}, "--timeline-kib 0: want 1 to 1048576"},
+		{[]string{"state", "check", "--data", data, "--unconfirmed-devices", "10"}, "flag provided but not defined: -unconfirmed-devices"},
+	} {
+		code, _, errOut := stateCmd(tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, want 2 and %q:\n%s", tc.args, code, tc.want, errOut)
+		}
+	}
+}
