@@ -48,6 +48,9 @@ type hub struct {
 
 	mu      sync.Mutex
 	clients map[*streamClient]struct{}
+	// shown counts, per phone, the fleet streams whose page shows it: a
+	// changed phone no open page shows costs no row in any frame.
+	shown   map[string]int
 	done    chan struct{}
 	closed  bool
 	stopped chan struct{}
@@ -56,12 +59,15 @@ type hub struct {
 type streamClient struct {
 	topic    string
 	deviceID string
-	ch       chan []byte
+	// shown are the phones on the fleet page (or kiosk) a fleet stream
+	// was opened for: only their rows are sent (fleetRows).
+	shown []string
+	ch    chan []byte
 }
 
 func newHub(st Store, fleet *fleetIndex, now func() time.Time, render func(map[string]bool, int) []byte, log *slog.Logger) *hub {
 	return &hub{st: st, fleet: fleet, now: now, render: render, log: log, syncs: make(chan chan struct{}),
-		clients: map[*streamClient]struct{}{}, done: make(chan struct{}), stopped: make(chan struct{})}
+		clients: map[*streamClient]struct{}{}, shown: map[string]int{}, done: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // pendingRows is the ordered set of phones whose fleet rows are still to
@@ -127,7 +133,6 @@ func (h *hub) run() {
 		case "devices", "events":
 			t.devices[c.ID] = true
 			ix.pending[c.ID] = true
-			rows.add(c.ID)
 		default:
 			t.admin = true
 		}
@@ -207,10 +212,11 @@ func (h *hub) sync() {
 	}
 }
 
-// publish renders at most maxRowsPerFrame changed rows once and offers
-// the frame to every fleet stream; device and admin streams get a refresh
-// when what they show changed. When the hub itself lagged it does not know
-// what changed, so every stream gets a refresh.
+// publish renders at most maxRowsPerFrame changed rows once — only rows
+// some open fleet page shows — and offers the frame to every fleet stream;
+// device and admin streams get a refresh when what they show changed.
+// When the hub itself lagged it does not know what changed, so every
+// stream gets a refresh.
 func (h *hub) publish(t tick, rows *pendingRows) {
 	h.mu.Lock()
 	clients := make([]*streamClient, 0, len(h.clients))
@@ -219,12 +225,18 @@ func (h *hub) publish(t tick, rows *pendingRows) {
 		clients = append(clients, c)
 		wantFleet = wantFleet || c.topic == topicFleet
 	}
+	for id := range t.devices {
+		if h.shown[id] > 0 {
+			rows.add(id)
+		}
+	}
 	h.mu.Unlock()
 	if !wantFleet || t.lagged {
 		rows.reset() // a new fleet page, or the refresh, renders everything
 	}
 	var frame []byte
-	if len(rows.order) > 0 {
+	if wantFleet && !t.lagged && (len(rows.order) > 0 || len(t.devices) > 0 || t.added > 0) {
+		// The summary changes with any phone, shown or not.
 		frame = h.render(rows.take(maxRowsPerFrame), t.added)
 	}
 	for _, c := range clients {
@@ -266,13 +278,24 @@ func (h *hub) add(c *streamClient) bool {
 		return false
 	}
 	h.clients[c] = struct{}{}
+	for _, id := range c.shown {
+		h.shown[id]++
+	}
 	return true
 }
 
 func (h *hub) remove(c *streamClient) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
 	delete(h.clients, c)
+	for _, id := range c.shown {
+		if h.shown[id]--; h.shown[id] <= 0 {
+			delete(h.shown, id)
+		}
+	}
 }
 
 func (h *hub) close() {
@@ -300,7 +323,11 @@ func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 		c.topic, c.deviceID = topicDevice, id
 	}
 	switch c.topic {
-	case topicFleet, topicAdmin, topicDevice:
+	case topicFleet:
+		if !d.fleetShown(w, r, c) {
+			return
+		}
+	case topicAdmin, topicDevice:
 	default:
 		http.Error(w, "unknown topic", http.StatusBadRequest)
 		return
@@ -341,4 +368,25 @@ func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// fleetShown sets the phones a fleet stream sends rows of: the page its
+// query names (the fleet page's own ?q=, stage, sort, dir and offset),
+// computed once, in a render gate slot, as the page is. It answers the
+// client itself and reports false when the stream cannot go on.
+func (d *Dashboard) fleetShown(w http.ResponseWriter, r *http.Request, c *streamClient) bool {
+	q, err := parseFleetQuery(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	release, ok := d.renders.acquire(r.Context())
+	if !ok {
+		busy(w)
+		return false
+	}
+	defer release()
+	d.hub.sync()
+	c.shown = d.fleet.page(q, fleetPageSize).IDs
+	return true
 }

@@ -259,8 +259,7 @@ func (d *Dashboard) gated(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, s session) {
 		release, ok := d.renders.acquire(r.Context())
 		if !ok {
-			w.Header().Set("Retry-After", fleetRetryAfter)
-			http.Error(w, "the dashboard is busy showing the fleet to other clients: retry in a few seconds", http.StatusServiceUnavailable)
+			busy(w)
 			return
 		}
 		bw := &bufferedResponse{header: w.Header(), code: http.StatusOK}
@@ -271,6 +270,12 @@ func (d *Dashboard) gated(h handlerFunc) handlerFunc {
 		w.WriteHeader(bw.code)
 		w.Write(bw.body.Bytes())
 	}
+}
+
+// busy answers a client the render gate turned away.
+func busy(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", fleetRetryAfter)
+	http.Error(w, "the dashboard is busy showing the fleet to other clients: retry in a few seconds", http.StatusServiceUnavailable)
 }
 
 // bufferedResponse keeps a page until its render slot is given back.
@@ -286,7 +291,11 @@ func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p)
 
 func (d *Dashboard) fleetData(r *http.Request, s session, q fleetQuery, kiosk bool) fleetData {
 	p := newPage(r, s, "Fleet", "fleet")
+	// The stream names the page, so it sends rows of these phones only.
 	p.Stream = "topic=" + topicFleet
+	if v := strings.TrimPrefix(q.url("", q.Offset), "?"); v != "" {
+		p.Stream += "&" + v
+	}
 	path := "/"
 	if kiosk {
 		p.Title, p.Nav, p.Kiosk = "Kiosk", "kiosk", true

@@ -3,7 +3,9 @@ package dashboard
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -225,5 +227,81 @@ func TestFramesReadOnlyChangedPhones(t *testing.T) {
 	}
 	if s := d.fleet.summary(); s.Total != 53 {
 		t.Errorf("index holds %d phones, want 53", s.Total)
+	}
+}
+
+// TestStreamSendsRowsOfItsPage: a fleet stream opened for one page (the
+// page's own query) gets the rows of the phones on that page and, for a
+// change elsewhere, a frame with the summary alone; a bad query is refused.
+func TestStreamSendsRowsOfItsPage(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir+"/state", store.Options{FlushInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const n = fleetPageSize + 50
+	for i := range n {
+		checkIn(st, i, cx700, beta, time.Now())
+	}
+	cfg := DefaultConfig(dir)
+	cfg.AdminPassword = testPassword
+	d, err := New(cfg, st, &fakeActions{st: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ts := httptest.NewServer(d.Handler())
+	defer ts.Close()
+
+	// The second page names its stream in the page.
+	r, err := http.Get(ts.URL + "/?offset=" + fmt.Sprint(fleetPageSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	wantStream := fmt.Sprintf(`data-stream="topic=fleet&amp;offset=%d"`, fleetPageSize)
+	if !strings.Contains(string(page), wantStream) {
+		t.Fatalf("second page lacks %s", wantStream)
+	}
+	resp, err := http.Get(ts.URL + "/events?topic=fleet&offset=" + fmt.Sprint(fleetPageSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(nil, 1<<20)
+	next := func() string {
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), "data: ") {
+				return lines.Text()
+			}
+		}
+		t.Fatalf("stream ended: %v", lines.Err())
+		return ""
+	}
+	first, onPage := 3, fleetPageSize+7 // mac order is ID order
+	download(st, first, 8<<20, 8<<20, time.Now())
+	data := next()
+	if strings.Contains(data, mac(first)) || !strings.Contains(data, `"summary"`) {
+		t.Errorf("change on the first page, frame to the second page's stream: %.300s", data)
+	}
+	download(st, onPage, 8<<20, 8<<20, time.Now())
+	data = next()
+	if !strings.Contains(data, mac(onPage)) || strings.Contains(data, mac(first)) {
+		t.Errorf("change on the second page: %.300s", data)
+	}
+
+	bad, err := http.Get(ts.URL + "/events?topic=fleet&sort=nosuchcolumn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Body.Close()
+	if bad.StatusCode != http.StatusBadRequest {
+		t.Errorf("stream with a bad sort: %s, want 400", bad.Status)
+	}
+	if d.hub.streams() != 1 {
+		t.Errorf("%d streams open, want 1", d.hub.streams())
 	}
 }

@@ -60,6 +60,9 @@
           var fresh = doc.getElementById(el.id);
           if (fresh) el.innerHTML = fresh.innerHTML;
         });
+        // The server sends a fleet stream the rows of the phones its page
+        // showed when it opened: the table changed, so open it again.
+        if (tbody) connect();
       })
       .catch(function () {})
       .then(function () {
@@ -70,11 +73,15 @@
 
   var stream = document.body.getAttribute('data-stream');
   var live = document.getElementById('live');
-  if (stream && window.EventSource) {
-    var es = new EventSource('/events?' + stream);
+  var es = null;
+  function connect() {
+    if (!stream || !window.EventSource) return;
+    if (es) es.close();
+    es = new EventSource('/events?' + stream);
     es.addEventListener('open', function () { if (live) live.classList.add('on'); });
     es.addEventListener('error', function () { if (live) live.classList.remove('on'); });
     es.addEventListener('rows', function (e) { applyRows(JSON.parse(e.data)); });
     es.addEventListener('refresh', refresh);
   }
+  connect();
 })();
