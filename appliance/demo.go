@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ const demoSignInBuild = "1.0.199.123"
 
 type demoFlags struct {
 	data, httpAddr, dashAddr, dnsAddr string
-	sipAddr, sipTLSAddr               string
+	httpsAddr, sipAddr, sipTLSAddr    string
 	phones                            int
 	imageSize                         int64
 	duration                          time.Duration
@@ -58,7 +59,8 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	var f demoFlags
 	fs.StringVar(&f.data, "data", "", "data directory (default: a new temporary one, removed at exit)")
 	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:0", "phone-facing listener")
-	fs.StringVar(&f.dashAddr, "dashboard-addr", "127.0.0.1:8080", "dashboard and admin API listener")
+	fs.StringVar(&f.httpsAddr, "https-addr", "127.0.0.1:0", `phone-facing HTTPS listener ("off" to run none)`)
+	fs.StringVar(&f.dashAddr, "dashboard-addr", demoDashboardAddr, "dashboard and admin API listener (by default a free port when 8080 is taken)")
 	fs.StringVar(&f.dnsAddr, "dns-addr", "127.0.0.1:0", "DNS responder the simulated phones find the appliance through")
 	fs.StringVar(&f.sipAddr, "sip-addr", "127.0.0.1:0", `SIP front end over TCP the beta phones sign in to ("off" to run none)`)
 	fs.StringVar(&f.sipTLSAddr, "sip-tls-addr", "127.0.0.1:0", `SIP front end over TLS the beta phones sign in to ("off" to run none)`)
@@ -73,11 +75,17 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	if f.phones < 1 || f.imageSize < 1 {
 		return usagef("--phones and --image-size must be positive")
 	}
+	if f.dashAddr == demoDashboardAddr && !portFree(f.dashAddr) {
+		// Another demo (or anything else) has 8080: a second demo still
+		// runs, on a free port it prints.
+		f.dashAddr = "127.0.0.1:0"
+	}
 	if f.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
+	dataGiven := f.data != ""
 	if f.data == "" {
 		dir, err := os.MkdirTemp("", "tanjay-demo-")
 		if err != nil {
@@ -89,7 +97,7 @@ func runDemo(ctx context.Context, e env, args []string) error {
 		}
 	}
 	cfg := DefaultConfig()
-	cfg.Data, cfg.HTTPAddr, cfg.DashboardAddr = f.data, f.httpAddr, f.dashAddr
+	cfg.Data, cfg.HTTPAddr, cfg.HTTPSAddr, cfg.DashboardAddr = f.data, f.httpAddr, f.httpsAddr, f.dashAddr
 	cfg.DNS.Addr = f.dnsAddr
 	cfg.SIPAddr, cfg.SIPTLSAddr, cfg.SIPPassword = f.sipAddr, f.sipTLSAddr, generateSIPPassword()
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -103,25 +111,66 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	select {
 	case err := <-served:
 		if err != nil {
-			return fmt.Errorf("%w (the demo's ports are set with --http-addr and --dashboard-addr; 127.0.0.1:0 picks a free one)", err)
+			return fmt.Errorf("%w (the demo's listeners are set with --http-addr, --https-addr, --dashboard-addr, --dns-addr, --sip-addr and --sip-tls-addr; 127.0.0.1:0 picks a free port)", err)
 		}
 		return nil
 	case a = <-addrs:
 	}
-	err := demoFleet(ctx, e, f, cfg, a)
+	tally := &demoTally{start: time.Now()}
+	err := demoFleet(ctx, e, f, cfg, a, tally)
 	cancel()
 	if serr := <-served; serr != nil && err == nil {
 		err = serr
 	}
+	tally.summary(e.stdout, cfg.Data, f.keep || dataGiven)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
 
+// demoDashboardAddr is the demo's dashboard unless told otherwise.
+const demoDashboardAddr = "127.0.0.1:8080"
+
+// portFree reports whether addr can be listened on now.
+func portFree(addr string) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// demoTally is what the demo's phones did, for the closing summary.
+type demoTally struct {
+	start               time.Time
+	rounds, walks, done int
+	checkIns            int
+}
+
+func (t *demoTally) add(sum phone.Summary) {
+	t.rounds++
+	t.walks += sum.Phones
+	t.done += sum.Done
+	t.checkIns += sum.CheckIns
+}
+
+// summary is the demo's last words: what ran, for how long, and where the
+// data went.
+func (t *demoTally) summary(w io.Writer, data string, kept bool) {
+	fmt.Fprintf(w, "\ntanjay demo stopped after %s: %d round(s) finished, %d of %d walks reached their target, %d check-ins.\n",
+		time.Since(t.start).Round(time.Second), t.rounds, t.done, t.walks, t.checkIns)
+	if kept {
+		fmt.Fprintf(w, "  data kept in %s\n", data)
+	} else {
+		fmt.Fprintf(w, "  data directory %s removed (--keep keeps it)\n", data)
+	}
+}
+
 // demoFleet imports the synthetic firmware through the admin API, as an
 // operator would, and runs the fleet until ctx ends.
-func demoFleet(ctx context.Context, e env, f demoFlags, cfg Config, a Addrs) error {
+func demoFleet(ctx context.Context, e env, f demoFlags, cfg Config, a Addrs, tally *demoTally) error {
 	c, err := newAPIClient(clientConfig{Server: "http://" + a.Dashboard, Data: cfg.Data, Timeout: time.Minute})
 	if err != nil {
 		return err
@@ -148,30 +197,91 @@ func demoFleet(ctx context.Context, e env, f demoFlags, cfg Config, a Addrs) err
 		a.Dashboard, phones[0].Server, a.DNS, except)
 	signIn.describe(e.stdout, phones)
 	fmt.Fprintf(e.stdout, "  data: %s\n", cfg.Data)
-	fmt.Fprintf(e.stdout, "  admin: tanjay rules --server http://%s --data %s\n", a.Dashboard, cfg.Data)
+	fmt.Fprintf(e.stdout, "  admin: %s rules --server http://%s --data %s\n", selfCommand(), a.Dashboard, cfg.Data)
 	fmt.Fprintf(e.stdout, "  phone %s is a test device: it takes the Pending 4.0.7577.4100. Ctrl-C stops the demo.\n", phones[0].Identity.MAC)
+	// On a terminal the rounds rewrite one status line, so the password
+	// and the addresses above stay on screen; elsewhere each is a line.
+	status := newStatusLine(e.stdout)
+	defer status.done()
 	for round := 1; ; round++ {
+		status.set(fmt.Sprintf("round %d: %d phones walking…", round, len(phones)))
 		sum := phone.RunFleet(ctx, phone.FleetConfig{Phones: phones})
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		fmt.Fprintf(e.stdout, "round %d: %d of %d phones reached their target in %s (%d check-ins, p99 %s)\n",
-			round, sum.Done, sum.Phones, sum.Elapsed.Round(time.Second/10), sum.CheckIns, sum.P99)
+		tally.add(sum)
+		line := fmt.Sprintf("round %d: %d of %d phones reached their target in %s (%d check-ins, p99 %s)",
+			round, sum.Done, sum.Phones, sum.Elapsed.Round(time.Second/10), sum.CheckIns, sum.P99.Round(time.Millisecond))
 		for _, w := range sum.Walks {
 			if w.Err != nil {
-				fmt.Fprintln(e.stdout, "  ", w)
+				status.println(fmt.Sprint("   ", w)) // failures stay on screen
 			}
 		}
 		if f.once {
+			status.set(line)
 			return nil
 		}
-		fmt.Fprintln(e.stdout, "resetting the phones to their starting firmware in 10 s")
+		status.set(line + "; walking again in 10 s")
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(10 * time.Second):
 		}
 	}
+}
+
+// statusLine is one line that rewrites itself on a terminal; on anything
+// else (a pipe, a log) every update is a line of its own.
+type statusLine struct {
+	w     io.Writer
+	tty   bool
+	shown bool
+}
+
+func newStatusLine(w io.Writer) *statusLine {
+	s := &statusLine{w: w}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			s.tty = true
+		}
+	}
+	return s
+}
+
+func (s *statusLine) set(line string) {
+	if !s.tty {
+		fmt.Fprintln(s.w, line)
+		return
+	}
+	fmt.Fprintf(s.w, "\r\x1b[K%s", line)
+	s.shown = true
+}
+
+// println writes a line that stays, above the status line.
+func (s *statusLine) println(line string) {
+	if s.tty && s.shown {
+		fmt.Fprint(s.w, "\r\x1b[K")
+		s.shown = false
+	}
+	fmt.Fprintln(s.w, line)
+}
+
+func (s *statusLine) done() {
+	if s.tty && s.shown {
+		fmt.Fprintln(s.w)
+		s.shown = false
+	}
+}
+
+// selfCommand is how to run this program again, for hints: "go run
+// ./cmd/tanjay" under go run (whose binary lives in a go-build temporary
+// directory), else the name it was started by.
+func selfCommand() string {
+	exe := os.Args[0]
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/tanjay"
+	}
+	return exe
 }
 
 func demoImport(ctx context.Context, c *apiClient, size int64) error {
