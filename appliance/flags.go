@@ -53,7 +53,31 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	if err != nil {
 		return err
 	}
-	return fs.Parse(args)
+	return parseInterleaved(fs, args)
+}
+
+// parseInterleaved parses flags wherever they are among the arguments, so
+// `tanjay testdevice add MAC --server URL` means what it says (Go's flag
+// package stops at the first argument that is not a flag and would leave
+// --server among the arguments). "--" ends the flags: everything after it
+// is an argument. fs.Args() is the arguments, in order.
+func parseInterleaved(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 // serveFlags registers the flags of Config.

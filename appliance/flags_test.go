@@ -3,9 +3,11 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +163,37 @@ func TestDirectoryHealthRow(t *testing.T) {
 		if diff := cmp.Diff(want, directoryHealth(cfg, tt.st)); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
+	}
+}
+
+// TestFlagsAfterArguments: flags are read wherever they are among the
+// arguments; "--" ends them.
+func TestFlagsAfterArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		server string
+		quiet  bool
+		rest   []string
+	}{
+		{[]string{"add", "00049F000001", "--server", "http://lab:8080"}, "http://lab:8080", false, []string{"add", "00049F000001"}},
+		{[]string{"--server=http://a", "add", "-quiet", "SN1", "SN2"}, "http://a", true, []string{"add", "SN1", "SN2"}},
+		{[]string{"add", "--", "--server", "x"}, "", false, []string{"add", "--server", "x"}},
+		{[]string{"ls"}, "", false, []string{"ls"}},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		server := fs.String("server", "", "")
+		quiet := fs.Bool("quiet", false, "")
+		if err := parseFlags(fs, tc.args, func(string) string { return "" }); err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if *server != tc.server || *quiet != tc.quiet || !slices.Equal(fs.Args(), tc.rest) {
+			t.Errorf("%q: server %q quiet %v args %q; want %q %v %q", tc.args, *server, *quiet, fs.Args(), tc.server, tc.quiet, tc.rest)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := parseFlags(fs, []string{"add", "MAC", "--no-such-flag"}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "no-such-flag") {
+		t.Errorf("an unknown flag after the arguments: %v, want it refused by name", err)
 	}
 }
