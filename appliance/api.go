@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/oplog"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 	"github.com/tanjay-lab/tanjay/images/cab"
@@ -137,7 +138,7 @@ func (a *app) ruleAction(_ http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	res := ruleResult{Changed: []images.Rule{}}
 	for _, k := range keys {
-		rule, err := a.applyRuleAction(action, k)
+		rule, err := a.applyRuleAction(apiActor(r), action, k)
 		if err != nil {
 			return nil, err
 		}
@@ -148,15 +149,17 @@ func (a *app) ruleAction(_ http.ResponseWriter, r *http.Request) (any, error) {
 
 // applyRuleAction approves, rejects or restores one rule, durably, and
 // refreshes the planner's catalog. The admin API and the dashboard share it.
-func (a *app) applyRuleAction(action string, key images.RuleKey) (images.Rule, error) {
+func (a *app) applyRuleAction(act oplog.Actor, action string, key images.RuleKey) (images.Rule, error) {
 	do, ok := ruleActions[action]
 	if !ok {
 		return images.Rule{}, apiError{http.StatusNotFound, fmt.Sprintf("no rule action %q (want approve, reject or restore)", action)}
 	}
 	rule, err := do(a.store, key)
 	if err != nil {
+		a.record(act, action, key.String(), "", err)
 		return images.Rule{}, err
 	}
+	a.record(act, action, rule.Key.String(), ruleChange(rule), nil)
 	a.refreshCatalog()
 	a.log.Info("rule "+action, "rule", rule.Key.String(), "approved", rule.Approved, "pending", rule.Pending, "restore", rule.Restore)
 	return rule, nil
@@ -180,36 +183,42 @@ func (a *app) addTestDevice(_ http.ResponseWriter, r *http.Request) (any, error)
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
-	return a.addTestDeviceID(req.ID)
+	return a.addTestDeviceID(apiActor(r), req.ID)
 }
 
 func (a *app) removeTestDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
-	return a.removeTestDeviceID(r.PathValue("id"))
+	return a.removeTestDeviceID(apiActor(r), r.PathValue("id"))
 }
 
 // addTestDeviceID adds a test device by MAC or serial, durably. The admin
 // API and the dashboard share it.
-func (a *app) addTestDeviceID(id string) (store.TestDevice, error) {
+func (a *app) addTestDeviceID(act oplog.Actor, id string) (store.TestDevice, error) {
 	td, err := parseTestDevice(id)
 	if err != nil {
+		a.record(act, "testdevice-add", clip(id, 100), "", err)
 		return td, err
 	}
 	td.Added = time.Now()
 	if err := a.store.AddTestDevice(td); err != nil {
+		a.record(act, "testdevice-add", td.ID, "", err)
 		return td, err
 	}
+	a.record(act, "testdevice-add", td.ID, "added ("+td.Kind+")", nil)
 	a.log.Info("test device added", "id", td.ID, "kind", td.Kind)
 	return td, nil
 }
 
-func (a *app) removeTestDeviceID(id string) (store.TestDevice, error) {
+func (a *app) removeTestDeviceID(act oplog.Actor, id string) (store.TestDevice, error) {
 	td, err := parseTestDevice(id)
 	if err != nil {
+		a.record(act, "testdevice-remove", clip(id, 100), "", err)
 		return td, err
 	}
 	if err := a.store.RemoveTestDevice(td.ID); err != nil {
+		a.record(act, "testdevice-remove", td.ID, "", err)
 		return td, err
 	}
+	a.record(act, "testdevice-remove", td.ID, "removed", nil)
 	a.log.Info("test device removed", "id", td.ID)
 	return td, nil
 }

@@ -36,6 +36,7 @@ func (c *apiClient) do(ctx context.Context, method, path, contentType string, bo
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", cliUserAgent)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tanjay-lab/tanjay/appliance/dashboard"
+	"github.com/tanjay-lab/tanjay/appliance/oplog"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 )
@@ -16,25 +17,29 @@ import (
 // admin API uses (the catalog refresh included).
 type dashboardActions struct{ a *app }
 
-func (d dashboardActions) RuleAction(action string, key images.RuleKey) (images.Rule, error) {
-	return d.a.applyRuleAction(action, key)
+func (d dashboardActions) RuleAction(act oplog.Actor, action string, key images.RuleKey) (images.Rule, error) {
+	return d.a.applyRuleAction(act, action, key)
 }
 
-func (d dashboardActions) AddTestDevice(id string) (store.TestDevice, error) {
-	return d.a.addTestDeviceID(id)
+func (d dashboardActions) AddTestDevice(act oplog.Actor, id string) (store.TestDevice, error) {
+	return d.a.addTestDeviceID(act, id)
 }
 
-func (d dashboardActions) RemoveTestDevice(id string) (store.TestDevice, error) {
-	return d.a.removeTestDeviceID(id)
+func (d dashboardActions) RemoveTestDevice(act oplog.Actor, id string) (store.TestDevice, error) {
+	return d.a.removeTestDeviceID(act, id)
 }
 
-func (d dashboardActions) Import(r *http.Request) (dashboard.ImportResult, error) {
-	v, err := d.a.importImage(nil, r)
+func (d dashboardActions) Import(act oplog.Actor, r *http.Request) (dashboard.ImportResult, error) {
+	res, err := d.a.importAs(act, r)
 	if err != nil {
 		return dashboard.ImportResult{}, err
 	}
-	res := v.(importResult)
 	return dashboard.ImportResult{Rules: res.Rules, Images: res.Images, Warnings: res.Warnings}, nil
+}
+
+func (d dashboardActions) OperatorLog(f oplog.Filter, limit int) ([]oplog.Entry, error) {
+	entries, _, err := d.a.oplog.Read(f, limit)
+	return entries, err
 }
 
 // Health is what the Settings page shows: the four URLs, DNS, listeners,

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/oplog"
 	"github.com/tanjay-lab/tanjay/images"
 	"github.com/tanjay-lab/tanjay/images/pkg"
 )
@@ -48,9 +49,31 @@ type importResult struct {
 // import lands whole — every image of the upload in one journal record —
 // or not at all, and then leaves no blob behind. Imports run one at a time.
 func (a *app) importImage(_ http.ResponseWriter, r *http.Request) (any, error) {
+	return a.importAs(apiActor(r), r)
+}
+
+// importAs is an import asked for by act; the admin API and the dashboard
+// share it.
+func (a *app) importAs(act oplog.Actor, r *http.Request) (importResult, error) {
+	res, err := a.importUpload(r)
+	if err != nil {
+		a.record(act, "import", "upload", "", err)
+		return res, err
+	}
+	for i, im := range res.Images {
+		change := fmt.Sprintf("imported %s as %s; %s", im.Version, res.Rules[i].Key, ruleChange(res.Rules[i]))
+		if len(res.Warnings) > 0 {
+			change += "; warnings: " + strings.Join(res.Warnings, "; ")
+		}
+		a.record(act, "import", im.Source, change, nil)
+	}
+	return res, nil
+}
+
+func (a *app) importUpload(r *http.Request) (importResult, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, badRequest("import: want a multipart/form-data upload: %v", err)
+		return importResult{}, badRequest("import: want a multipart/form-data upload: %v", err)
 	}
 	r.Body = http.MaxBytesReader(nil, r.Body, maxImportTotal)
 	a.importMu.Lock()
@@ -60,7 +83,7 @@ func (a *app) importImage(_ http.ResponseWriter, r *http.Request) (any, error) {
 	res, err := imp.run(mr)
 	if err != nil {
 		imp.discard()
-		return nil, err
+		return importResult{}, err
 	}
 	a.refreshCatalog()
 	for i, im := range res.Images {

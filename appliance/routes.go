@@ -47,6 +47,7 @@ func (a *app) dashboardRoutes() http.Handler {
 	api("GET /api/v1/devices", func(http.ResponseWriter, *http.Request) (any, error) { return a.store.Devices(nil), nil })
 	api("GET /api/v1/devices/{id}", a.getDevice)
 	api("GET /api/v1/settings", a.settings)
+	api("GET /api/v1/operator-log", a.operatorLog)
 	return mux
 }
 

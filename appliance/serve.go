@@ -25,6 +25,7 @@ import (
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/internal/connlimit"
 	"github.com/tanjay-lab/tanjay/appliance/internal/writefail"
+	"github.com/tanjay-lab/tanjay/appliance/oplog"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/images"
@@ -99,6 +100,8 @@ type app struct {
 	audit     *r2.AuditLog
 	auditFile *writefail.Appender
 	access    *web.AccessLog
+	// oplog records who changed what (operator.go).
+	oplog *oplog.Log
 }
 
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
@@ -127,6 +130,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	defer st.Close()
 	a := &app{cfg: cfg, log: log, store: st, started: time.Now()}
+	if a.oplog, err = oplog.Open(cfg.operatorLogPath()); err != nil {
+		return err
+	}
+	defer a.oplog.Close()
 	if a.phoneFiles, err = openPhoneFiles(cfg, log); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
+	"github.com/tanjay-lab/tanjay/appliance/oplog"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -214,6 +215,12 @@ func (a *auth) csrfToken(nonce string) string { return a.mac("csrf", nonce) }
 
 func (a *auth) validCSRF(nonce, token string) bool {
 	return token != "" && hmac.Equal([]byte(token), []byte(a.csrfToken(nonce)))
+}
+
+// actor is who a logged-in dashboard request acts as, for the operator
+// log. There is one admin password, so the login is all there is to name.
+func actor(r *http.Request) oplog.Actor {
+	return oplog.Actor{Who: "dashboard login", From: clientAddr(r)}
 }
 
 // clientAddr is the remote host without port: the rate limiter's key.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/tanjay-lab/tanjay/appliance/oplog"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 )
@@ -30,14 +31,19 @@ type Store interface {
 // implements them: each change is durable when it returns, and the planner
 // sees it.
 type Actions interface {
+	// Each action is recorded in the operator log as act's.
+	//
 	// RuleAction applies "approve", "reject" or "restore" to the rule.
-	RuleAction(action string, key images.RuleKey) (images.Rule, error)
+	RuleAction(act oplog.Actor, action string, key images.RuleKey) (images.Rule, error)
 	// AddTestDevice adds a MAC or serial, normalised by the appliance.
-	AddTestDevice(id string) (store.TestDevice, error)
-	RemoveTestDevice(id string) (store.TestDevice, error)
+	AddTestDevice(act oplog.Actor, id string) (store.TestDevice, error)
+	RemoveTestDevice(act oplog.Actor, id string) (store.TestDevice, error)
 	// Import reads the multipart upload of a vendor package (field "file")
 	// from r.
-	Import(r *http.Request) (ImportResult, error)
+	Import(act oplog.Actor, r *http.Request) (ImportResult, error)
+	// OperatorLog is the operator log's entries f selects, newest first,
+	// at most limit.
+	OperatorLog(f oplog.Filter, limit int) ([]oplog.Entry, error)
 	// Health is what the Settings page shows.
 	Health() Health
 }

@@ -172,7 +172,7 @@ func (d *Dashboard) ruleAction(w http.ResponseWriter, r *http.Request, _ session
 		flashRedirect(w, r, "/firmware", "", err)
 		return
 	}
-	rule, err := d.act.RuleAction(action, key)
+	rule, err := d.act.RuleAction(actor(r), action, key)
 	if err != nil {
 		d.cfg.Logger.Info("dashboard rule action refused", "action", action, "rule", key, "err", err)
 		flashRedirect(w, r, "/firmware", "", err)
@@ -182,7 +182,7 @@ func (d *Dashboard) ruleAction(w http.ResponseWriter, r *http.Request, _ session
 }
 
 func (d *Dashboard) uploadAction(w http.ResponseWriter, r *http.Request, _ session) {
-	res, err := d.act.Import(r)
+	res, err := d.act.Import(actor(r), r)
 	if err != nil {
 		flashRedirect(w, r, "/firmware", "", fmt.Errorf("import: %w", err))
 		return

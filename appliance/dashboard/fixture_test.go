@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tanjay-lab/tanjay/appliance/oplog"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 )
@@ -40,12 +41,25 @@ type fakeActions struct {
 	st *store.Store
 
 	mu      sync.Mutex
-	imports []string // file names uploaded
+	imports []string      // file names uploaded
+	ops     []oplog.Entry // every action, as the appliance records it
 
 	sipOff bool // Health reports no SIP sign-in
 }
 
-func (a *fakeActions) RuleAction(action string, key images.RuleKey) (images.Rule, error) {
+// op records an action as the appliance does.
+func (a *fakeActions) op(act oplog.Actor, action, target string, err error) {
+	e := oplog.Entry{Time: time.Now(), Who: act.Who, From: act.From, Action: action, Target: target}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	a.mu.Lock()
+	a.ops = append(a.ops, e)
+	a.mu.Unlock()
+}
+
+func (a *fakeActions) RuleAction(act oplog.Actor, action string, key images.RuleKey) (rule images.Rule, err error) {
+	defer func() { a.op(act, action, key.String(), err) }()
 	switch action {
 	case "approve":
 		return a.st.Approve(key)
@@ -59,19 +73,35 @@ func (a *fakeActions) RuleAction(action string, key images.RuleKey) (images.Rule
 
 var macChars = regexp.MustCompile(`^[0-9A-F]{12}$`)
 
-func (a *fakeActions) AddTestDevice(id string) (store.TestDevice, error) {
+func (a *fakeActions) AddTestDevice(act oplog.Actor, id string) (store.TestDevice, error) {
 	td := store.TestDevice{ID: id, Kind: store.TestDeviceSerial}
 	if mac := strings.ToUpper(strings.NewReplacer(":", "", "-", "").Replace(id)); macChars.MatchString(mac) {
 		td = store.TestDevice{ID: mac, Kind: store.TestDeviceMAC}
 	}
-	return td, a.st.AddTestDevice(td)
+	err := a.st.AddTestDevice(td)
+	a.op(act, "testdevice-add", td.ID, err)
+	return td, err
 }
 
-func (a *fakeActions) RemoveTestDevice(id string) (store.TestDevice, error) {
-	return store.TestDevice{ID: id}, a.st.RemoveTestDevice(id)
+func (a *fakeActions) RemoveTestDevice(act oplog.Actor, id string) (store.TestDevice, error) {
+	err := a.st.RemoveTestDevice(id)
+	a.op(act, "testdevice-remove", id, err)
+	return store.TestDevice{ID: id}, err
 }
 
-func (a *fakeActions) Import(r *http.Request) (ImportResult, error) {
+func (a *fakeActions) OperatorLog(f oplog.Filter, limit int) ([]oplog.Entry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []oplog.Entry
+	for i := len(a.ops) - 1; i >= 0 && (limit <= 0 || len(out) < limit); i-- {
+		if f.Text == "" || strings.Contains(strings.ToLower(a.ops[i].Who+" "+a.ops[i].Action+" "+a.ops[i].Target), strings.ToLower(f.Text)) {
+			out = append(out, a.ops[i])
+		}
+	}
+	return out, nil
+}
+
+func (a *fakeActions) Import(act oplog.Actor, r *http.Request) (ImportResult, error) {
 	f, hdr, err := r.FormFile("file")
 	if err != nil {
 		return ImportResult{}, err
@@ -81,6 +111,7 @@ func (a *fakeActions) Import(r *http.Request) (ImportResult, error) {
 	a.mu.Lock()
 	a.imports = append(a.imports, hdr.Filename)
 	a.mu.Unlock()
+	a.op(act, "import", hdr.Filename, nil)
 	im := images.Image{Key: ip8540Key, Version: target, Files: []images.File{{Name: "CPE.nbt", SHA256: strings.Repeat("ab", 32), Size: 1 << 20}}, Source: hdr.Filename, ImportedAt: time.Now()}
 	rule, err := a.st.ImportImage(im)
 	if err != nil {

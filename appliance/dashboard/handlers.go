@@ -52,6 +52,7 @@ func (d *Dashboard) routes() *http.ServeMux {
 	mux.Handle("GET /logs", d.viewer(d.logsPage))
 	mux.Handle("GET /settings", d.viewer(d.settingsPage))
 	mux.Handle("GET /export/fleet.csv", d.viewer(d.gated(d.exportFleet)))
+	mux.Handle("GET /export/operator.csv", d.viewer(d.exportOperatorLog))
 	mux.Handle("GET /login", d.public(d.loginPage))
 	mux.Handle("POST /login", d.public(d.login))
 	mux.Handle("POST /logout", d.admin(d.logout))

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/oplog"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 )
@@ -27,7 +28,7 @@ func seededEnv(t *testing.T, mut func(*Config)) *env {
 	checkIn(e.st, 1, cx700, beta, now.Add(-time.Minute))
 	download(e.st, 1, 3<<20, 8<<20, now)
 	checkIn(e.st, 2, cx700, interim, now)
-	if _, err := e.act.AddTestDevice(mac(3)); err != nil {
+	if _, err := e.act.AddTestDevice(oplog.Actor{Who: "seed"}, mac(3)); err != nil {
 		t.Fatal(err)
 	}
 	checkIn(e.st, 3, ip8540, beta, now)

@@ -268,12 +268,12 @@ func (d *Dashboard) testDevicesPage(w http.ResponseWriter, r *http.Request, s se
 }
 
 func (d *Dashboard) addTestDevice(w http.ResponseWriter, r *http.Request, _ session) {
-	td, err := d.act.AddTestDevice(strings.TrimSpace(r.PostFormValue("id")))
+	td, err := d.act.AddTestDevice(actor(r), strings.TrimSpace(r.PostFormValue("id")))
 	flashRedirect(w, r, "/testdevices", "added test device "+td.ID, err)
 }
 
 func (d *Dashboard) removeTestDevice(w http.ResponseWriter, r *http.Request, _ session) {
-	td, err := d.act.RemoveTestDevice(strings.TrimSpace(r.PostFormValue("id")))
+	td, err := d.act.RemoveTestDevice(actor(r), strings.TrimSpace(r.PostFormValue("id")))
 	flashRedirect(w, r, "/testdevices", "removed test device "+td.ID, err)
 }
 
