@@ -118,6 +118,16 @@ func (l *AuditLog) Inspect(f func(LogFile)) {
 	f(l.out)
 }
 
+// appendFileDate is t.AppendFormat(dst, auditFileDateLayout) without
+// reading the layout for every row.
+func appendFileDate(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, auditFileDateLayout)
+	}
+	return appendDate(dst, year, month, day)
+}
+
 // FileName is the name of the audit file for the day of t.
 func (l *AuditLog) FileName(t time.Time) string {
 	return "RequestHandlerAuditLog_" + l.host + "_" + t.Format(auditFileDateLayout) + ".csv"
@@ -135,7 +145,7 @@ func (l *AuditLog) Write(e AuditEntry) error {
 	}
 	var err error
 	var buf [10]byte
-	if day := e.At.AppendFormat(buf[:0], auditFileDateLayout); string(day) != l.day {
+	if day := appendFileDate(buf[:0], e.At); string(day) != l.day {
 		l.day = string(day)
 		if err = l.out.Switch(filepath.Join(l.dir, l.FileName(e.At)), []byte(AuditHeader+auditEOL)); err != nil {
 			err = fmt.Errorf("audit log: %w", err)
@@ -261,7 +271,7 @@ func appendAuditRow(dst []byte, e *AuditEntry) []byte {
 	if r == nil {
 		r = &Request{}
 	}
-	dst = e.At.AppendFormat(dst, AuditTimeLayout)
+	dst = appendFileTimeLayout(dst, e.At) // AuditTimeLayout
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, r.UserID)
 	dst = append(dst, ',')

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,8 +21,9 @@ var xmlContentType = []string{"text/xml; charset=utf-8"}
 var bufPool = sync.Pool{New: func() any { return new(checkinBufs) }}
 
 type checkinBufs struct {
-	body bytes.Buffer
-	resp []byte
+	body  bytes.Buffer
+	limit io.LimitedReader // reads the body, bounded; pooled so it is not allocated per check-in
+	resp  []byte
 }
 
 // maxPooledBody is the largest body buffer kept for the next check-in.
@@ -50,7 +52,7 @@ func (h *updateHandler) serveCheckin(w http.ResponseWriter, r *http.Request) {
 	}
 	bufs := bufPool.Get().(*checkinBufs)
 	defer putBufs(bufs)
-	body, status := readBody(&bufs.body, r, h.cfg.MaxBody)
+	body, status := readBody(&bufs.body, &bufs.limit, r, h.cfg.MaxBody)
 	if status != 0 {
 		http.Error(w, http.StatusText(status), status)
 		return
@@ -80,7 +82,7 @@ func (h *updateHandler) serveCheckin(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := w.Header()
 	hdr["Content-Type"] = xmlContentType
-	hdr["Content-Length"] = []string{strconv.Itoa(len(bufs.resp))}
+	hdr["Content-Length"] = contentLength(len(bufs.resp))
 	w.WriteHeader(http.StatusOK)
 	w.Write(bufs.resp) // a phone that went away learns nothing from an error here
 	h.record(now, ip, req, offer, body)
@@ -129,19 +131,21 @@ func (h *updateHandler) capture(now time.Time, ip, reason string, body []byte) s
 	return path
 }
 
-// readBody reads at most max bytes of r's body into buf. It returns a
-// non-zero HTTP status when the body is too large (413) or could not be
-// read (400).
+// readBody reads at most max bytes of r's body into buf through limit. It
+// returns a non-zero HTTP status when the body is too large (413) or could
+// not be read (400).
 //
 // buf grows as bytes arrive, never to the declared Content-Length: anyone
 // on the lab switch can declare MaxBody and send ten bytes, slowly, from
 // thousands of connections.
-func readBody(buf *bytes.Buffer, r *http.Request, max int64) ([]byte, int) {
+func readBody(buf *bytes.Buffer, limit *io.LimitedReader, r *http.Request, max int64) ([]byte, int) {
 	if r.ContentLength > max {
 		return nil, http.StatusRequestEntityTooLarge
 	}
 	buf.Reset()
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	*limit = io.LimitedReader{R: r.Body, N: max + 1}
+	n, err := buf.ReadFrom(limit)
+	limit.R = nil // the pool must not keep the connection's body
 	switch {
 	case n > max:
 		return nil, http.StatusRequestEntityTooLarge
@@ -149,4 +153,24 @@ func readBody(buf *bytes.Buffer, r *http.Request, max int64) ([]byte, int) {
 		return nil, http.StatusBadRequest
 	}
 	return buf.Bytes(), 0
+}
+
+// contentLengths caches Content-Length header values of responses up to
+// maxCachedLength bytes; a check-in answer is one of a few lengths, and
+// each value is shared, never mutated, like xmlContentType.
+var contentLengths [maxCachedLength + 1]atomic.Pointer[[]string]
+
+const maxCachedLength = 4 << 10
+
+// contentLength is the Content-Length header value for n bytes.
+func contentLength(n int) []string {
+	if n < 0 || n > maxCachedLength {
+		return []string{strconv.Itoa(n)}
+	}
+	if v := contentLengths[n].Load(); v != nil {
+		return *v
+	}
+	v := []string{strconv.Itoa(n)}
+	contentLengths[n].Store(&v)
+	return v
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -358,7 +359,8 @@ func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			body, status := readBody(&buf, declaredBody(tc.declared, tc.sent), tc.max)
+			var limit io.LimitedReader
+			body, status := readBody(&buf, &limit, declaredBody(tc.declared, tc.sent), tc.max)
 			if status != tc.wantStatus {
 				t.Fatalf("status %d, want %d", status, tc.wantStatus)
 			}
@@ -374,12 +376,22 @@ func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
 
 func TestLargeBodyBuffersAreNotPooled(t *testing.T) {
 	var small, large checkinBufs
-	readBody(&small.body, declaredBody(DefaultMaxBody, "<Request/>"), DefaultMaxBody)
-	readBody(&large.body, declaredBody(-1, strings.Repeat(" ", 60<<10)), DefaultMaxBody)
+	readBody(&small.body, &small.limit, declaredBody(DefaultMaxBody, "<Request/>"), DefaultMaxBody)
+	readBody(&large.body, &large.limit, declaredBody(-1, strings.Repeat(" ", 60<<10)), DefaultMaxBody)
 	if !small.reusable() {
 		t.Errorf("a buffer that read ten bytes (capacity %d) is not kept for reuse", small.body.Cap())
 	}
 	if large.reusable() {
 		t.Errorf("a buffer that read 60 KiB (capacity %d) is kept for reuse, over %d", large.body.Cap(), maxPooledBody)
+	}
+}
+
+func TestContentLength(t *testing.T) {
+	for _, n := range []int{0, 1, 151, 912, maxCachedLength, maxCachedLength + 1, 1 << 20} {
+		for range 2 { // the second call reads the cache
+			if got := contentLength(n); len(got) != 1 || got[0] != strconv.Itoa(n) {
+				t.Errorf("contentLength(%d) = %q", n, got)
+			}
+		}
 	}
 }

@@ -5,7 +5,8 @@
 //
 //   - ParseRequest reads a check-in body leniently: the element names of the
 //     request were never published, so every item is looked up by element or
-//     attribute local name against alias sets (parse.go).
+//     attribute local name against alias sets, in one streaming pass
+//     (parse.go, scan.go, tokens.go).
 //   - AppendResponse / RenderResponse is the one place response XML is
 //     produced (render.go); the golden files in testdata/checkin pin it.
 //   - NewHandler serves the check-in (POST …/ucdevice.upx), the firmware

@@ -8,16 +8,14 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/beevik/etree"
-	"github.com/tanjay-lab/tanjay/images"
 )
 
 // ErrNoRoot is returned by ParseRequest for a body without a root element.
 var ErrNoRoot = errors.New("check-in body has no root element")
 
-// maxParseDepth bounds both etree's nesting and our walk of it. Real
-// requests are three or four levels deep.
+// maxParseDepth bounds the nesting of elements, as etree's MaxDepth did
+// for the parser before this one. Real requests are three or four levels
+// deep.
 const maxParseDepth = 64
 
 // ParseRequest reads a check-in body leniently (PROTOCOL.md §2 "Parsing
@@ -27,32 +25,30 @@ const maxParseDepth = 64
 // (attributes of an element before its children). It fails only when the
 // body is not well-formed XML or has no root element; missing items are left
 // empty. It never panics.
+//
+// It reads the body in one streaming pass (walker), without building a
+// tree: a byte scanner for the XML phones send (scan.go), or encoding/xml's
+// tokenizer for anything that scanner does not take on (tokens.go). Both
+// accept exactly what the etree parser before them accepted; the tests
+// compare them with it.
 func ParseRequest(body []byte) (*Request, error) {
-	root, err := parseXML(toUTF8(body))
-	if err != nil {
+	w := walkerPool.Get().(*walker)
+	defer w.release()
+	req := new(requestWithModules)
+	req.Modules = req.first[:0]
+	w.out = requestBuilder{req: &req.Request}
+	if err := w.parse(toUTF8(body)); err != nil {
 		return nil, fmt.Errorf("check-in body: %w", err)
 	}
-	p := requestParser{req: &Request{}}
-	p.element(root, 0, true)
-	p.finish()
-	return p.req, nil
+	w.out.finish()
+	return &req.Request, nil
 }
 
-// parseXML parses one document with etree and returns its root element.
-// Elements and text after the root element are ignored; entities declared
-// in a DTD are not expanded (an error, like any undefined entity).
-func parseXML(body []byte) (*etree.Element, error) {
-	doc := etree.NewDocument()
-	doc.ReadSettings.MaxDepth = maxParseDepth
-	doc.ReadSettings.CharsetReader = charsetReader
-	if err := doc.ReadFromBytes(body); err != nil {
-		return nil, err
-	}
-	root := doc.Root()
-	if root == nil {
-		return nil, ErrNoRoot
-	}
-	return root, nil
+// requestWithModules allocates a Request together with room for the one or
+// two modules a phone reports.
+type requestWithModules struct {
+	Request
+	first [2]Module
 }
 
 // toUTF8 strips a UTF-8 byte order mark, transcodes UTF-16 (with a BOM, or
@@ -111,8 +107,7 @@ func utf16ToUTF8(b []byte, bigEndian bool) []byte {
 // "utf-16", which .NET writes into the declaration of a string it then sends
 // as UTF-8, and bodies we already transcoded) is read as UTF-8.
 func charsetReader(charset string, input io.Reader) (io.Reader, error) {
-	switch strings.ToLower(charset) {
-	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "windows-1252", "cp1252", "us-ascii", "ascii":
+	if isLatin1Charset(charset) {
 		b, err := io.ReadAll(input)
 		if err != nil {
 			return nil, err
@@ -124,6 +119,16 @@ func charsetReader(charset string, input io.Reader) (io.Reader, error) {
 		return bytes.NewReader(out), nil
 	}
 	return input, nil
+}
+
+// isLatin1Charset reports whether charsetReader transcodes a body that
+// declares charset.
+func isLatin1Charset(charset string) bool {
+	switch strings.ToLower(charset) {
+	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "windows-1252", "cp1252", "us-ascii", "ascii":
+		return true
+	}
+	return false
 }
 
 // itemKind is what an element or attribute local name stands for.
@@ -215,217 +220,19 @@ func kindOf(name string) itemKind {
 	return itemKinds[string(buf[:len(name)])]
 }
 
-// skipAttr reports whether an attribute is XML machinery rather than data:
-// namespace declarations, xml:* and xsi:* (xsi:type would otherwise read as
-// the device type).
-func skipAttr(a *etree.Attr) bool {
-	switch {
-	case a.Space == "" && a.Key == "xmlns":
-		return true
-	case a.Space == "xmlns" || a.Space == "xml":
-		return true
-	case a.Space != "":
-		return a.Space == "xsi" || a.NamespaceURI() == "http://www.w3.org/2001/XMLSchema-instance"
+// kindOfBytes is kindOf for a name as bytes.
+func kindOfBytes(name []byte) itemKind {
+	var buf [24]byte
+	if len(name) > len(buf) {
+		return kindNone
 	}
-	return false
-}
-
-// requestParser is one walk over one parsed document.
-type requestParser struct {
-	req        *Request
-	devicePath string
-	rootTime   string // a TimeStamp at root level; see finish
-	embedded   bool   // inside module XML embedded as text: no deeper embedding
-}
-
-// element walks e in device context: device items, module lists and
-// modules. A non-module element that carries a file name directly (a module
-// flattened into its parent, e.g. into the root) is a module too.
-func (p *requestParser) element(e *etree.Element, depth int, isRoot bool) {
-	if depth > maxParseDepth {
-		return
-	}
-	switch kind := kindOf(e.Tag); {
-	case isRoot: // whatever its name, the root holds the device items
-	case kind == kindModule && (hasChildElements(e) || len(e.Attr) > 0):
-		p.module(e)
-		return
-	case (kind == kindModule || kind == kindModuleList) && !hasChildElements(e):
-		p.moduleText(e.Text())
-		return
-	}
-	var flat Module
-	p.attrs(e, &flat)
-	for _, tok := range e.Child {
-		c, ok := tok.(*etree.Element)
-		if !ok {
-			continue
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
-		if hasChildElements(c) {
-			p.element(c, depth+1, false)
-			continue
-		}
-		kind := kindOf(c.Tag)
-		if kind == kindModule && len(c.Attr) > 0 {
-			p.module(c)
-			continue
-		}
-		p.item(kind, c.Text(), &flat)
-		if len(c.Attr) > 0 { // <Device Type="UCPhone" Vendor="Polycom"/>
-			var own Module
-			p.attrs(c, &own)
-			if own.FileName != "" {
-				p.addModule(own)
-			}
-		}
+		buf[i] = c
 	}
-	switch {
-	case flat.FileName != "":
-		p.addModule(flat)
-	case isRoot:
-		p.rootTime = strings.TrimSpace(flat.TimeStamp)
-	}
-}
-
-// attrs records the attributes of e found in device context.
-func (p *requestParser) attrs(e *etree.Element, flat *Module) {
-	for i := range e.Attr {
-		if a := &e.Attr[i]; !skipAttr(a) {
-			p.item(kindOf(a.Key), a.Value, flat)
-		}
-	}
-}
-
-// item records one leaf value found in device context.
-func (p *requestParser) item(kind itemKind, value string, flat *Module) {
-	r := p.req
-	switch kind {
-	case kindDeviceType:
-		setFirst(&r.DeviceType, value)
-	case kindMAC:
-		setFirst(&r.RawMAC, value)
-	case kindSerial:
-		setFirst(&r.Serial, value)
-	case kindVendor:
-		setFirst(&r.Vendor, value)
-	case kindModel:
-		setFirst(&r.Model, value)
-	case kindRevision:
-		setFirst(&r.Revision, value)
-	case kindLocale:
-		setFirst(&r.Locale, value)
-	case kindRequestTime:
-		setFirst(&r.RequestTime, value)
-	case kindUserID:
-		setFirst(&r.UserID, value)
-	case kindDevicePath:
-		setFirst(&p.devicePath, value)
-	case kindModule, kindModuleList:
-		p.moduleText(value)
-	case kindFileName:
-		setFirst(&flat.FileName, value)
-	case kindVersion:
-		setFirst(&flat.VersionText, value)
-	case kindTimeStamp:
-		setFirst(&flat.TimeStamp, value)
-	}
-}
-
-// module reads one module element: name, version and timestamp as
-// attributes or leaf children, or the element's own text as the name
-// (<Module Version="…">cpe.nbt</Module>).
-func (p *requestParser) module(e *etree.Element) {
-	var m Module
-	for i := range e.Attr {
-		if a := &e.Attr[i]; !skipAttr(a) {
-			moduleField(&m, kindOf(a.Key), a.Value)
-		}
-	}
-	for _, tok := range e.Child {
-		if c, ok := tok.(*etree.Element); ok && !hasChildElements(c) {
-			moduleField(&m, kindOf(c.Tag), c.Text())
-		}
-	}
-	if m.FileName == "" {
-		text := strings.TrimSpace(e.Text())
-		if strings.ContainsAny(text, ";#") {
-			p.moduleText(text)
-			return
-		}
-		m.FileName = text
-	}
-	p.addModule(m)
-}
-
-func moduleField(m *Module, kind itemKind, value string) {
-	switch kind {
-	case kindFileName, kindName, kindModule:
-		setFirst(&m.FileName, value)
-	case kindVersion:
-		setFirst(&m.VersionText, value)
-	case kindTimeStamp, kindRequestTime:
-		setFirst(&m.TimeStamp, value)
-	}
-}
-
-// moduleText reads the text form FileName;Version;TimeStamp#… or, once,
-// module XML embedded as text (the seed's server trace names a "Requested
-// Module XML").
-func (p *requestParser) moduleText(s string) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return
-	}
-	if s[0] == '<' {
-		if p.embedded {
-			return
-		}
-		root, err := parseXML([]byte(s))
-		if err != nil {
-			return
-		}
-		p.embedded = true
-		p.element(root, 1, false)
-		p.embedded = false
-		return
-	}
-	for s != "" {
-		var entry string
-		entry, s, _ = strings.Cut(s, "#")
-		name, rest, _ := strings.Cut(entry, ";")
-		version, stamp, _ := strings.Cut(rest, ";")
-		p.addModule(Module{FileName: name, VersionText: version, TimeStamp: stamp})
-	}
-}
-
-// addModule trims m, parses its version and keeps it unless it is empty.
-func (p *requestParser) addModule(m Module) {
-	m.FileName = strings.TrimSpace(m.FileName)
-	m.VersionText = strings.TrimSpace(m.VersionText)
-	m.TimeStamp = strings.TrimSpace(m.TimeStamp)
-	if m.FileName == "" && m.VersionText == "" && m.TimeStamp == "" {
-		return
-	}
-	if v, err := images.ParseVersion(m.VersionText); err == nil {
-		m.Version = v
-	}
-	p.req.Modules = append(p.req.Modules, m)
-}
-
-// finish applies the rules that need the whole document: the DevicePath
-// fills parts the separate items left empty; a root-level TimeStamp is the
-// request time only when no request-time item was found and the root was not
-// itself a (flattened) module; the MAC is normalised; RawModules is built.
-func (p *requestParser) finish() {
-	r := p.req
-	if p.devicePath != "" {
-		fillFromDevicePath(r, p.devicePath)
-	}
-	if r.RequestTime == "" {
-		r.RequestTime = p.rootTime
-	}
-	r.MAC = NormalizeMAC(r.RawMAC)
-	r.RawModules = rawModules(r.Modules)
+	return itemKinds[string(buf[:len(name)])]
 }
 
 // fillFromDevicePath reads UCPhone/LG-Nortel/IP8540/A/ENU/ (slashes or
@@ -509,19 +316,4 @@ func NormalizeMAC(s string) string {
 		return s
 	}
 	return string(out[:])
-}
-
-func setFirst(dst *string, value string) {
-	if *dst == "" {
-		*dst = strings.TrimSpace(value)
-	}
-}
-
-func hasChildElements(e *etree.Element) bool {
-	for _, tok := range e.Child {
-		if _, ok := tok.(*etree.Element); ok {
-			return true
-		}
-	}
-	return false
 }

@@ -1,8 +1,6 @@
 package r2
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -228,19 +226,29 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
+// parseErrorCases are bodies ParseRequest must refuse.
+var parseErrorCases = map[string]string{
+	"empty":                   "",
+	"only white space":        " \r\n\t",
+	"only a declaration":      `<?xml version="1.0"?>`,
+	"text":                    "DeviceType=UCPhone",
+	"unclosed":                "<Request><DeviceType>UCPhone</DeviceType>",
+	"mismatched":              "<Request><Vendor>x</Model></Request>",
+	"undefined entity":        "<Request>&nbsp;</Request>",
+	"NUL inside":              "<Request>a\x00b</Request>",
+	"only a comment":          "<!-- x -->",
+	"UTF-16 BOM, no root":     "\xFF\xFE",
+	"too deep":                strings.Repeat("<a>", maxParseDepth+1) + strings.Repeat("</a>", maxParseDepth+1),
+	"second root unclosed":    "<Request/><Other>",
+	"end tag at top level":    "<Request/></Request>",
+	"bad character reference": "<Request>&#xD800;&#1;</Request>",
+	"unquoted attribute":      "<Request Vendor=Polycom/>",
+	"]]> in text":             "<Request>a]]>b</Request>",
+	"version 1.1":             `<?xml version="1.1"?><Request/>`,
+}
+
 func TestParseRequestErrors(t *testing.T) {
-	for name, body := range map[string]string{
-		"empty":               "",
-		"only white space":    " \r\n\t",
-		"only a declaration":  `<?xml version="1.0"?>`,
-		"text":                "DeviceType=UCPhone",
-		"unclosed":            "<Request><DeviceType>UCPhone</DeviceType>",
-		"mismatched":          "<Request><Vendor>x</Model></Request>",
-		"undefined entity":    "<Request>&nbsp;</Request>",
-		"NUL inside":          "<Request>a\x00b</Request>",
-		"only a comment":      "<!-- x -->",
-		"UTF-16 BOM, no root": "\xFF\xFE",
-	} {
+	for name, body := range parseErrorCases {
 		t.Run(name, func(t *testing.T) {
 			if got, err := ParseRequest([]byte(body)); err == nil {
 				t.Errorf("ParseRequest(%q) = %+v, want an error", body, got)
@@ -285,21 +293,26 @@ func TestNormalizeMAC(t *testing.T) {
 }
 
 func FuzzParseRequest(f *testing.F) {
-	for _, tc := range parseCases {
-		f.Add([]byte(tc.body))
-	}
-	fixtures, _ := filepath.Glob(filepath.Join("testdata", "checkin", "*.txtar"))
-	for _, name := range fixtures {
-		if data, err := os.ReadFile(name); err == nil {
-			if req := parseTxtar(data).file("request.xml"); req != nil {
-				f.Add(req)
-			}
-		}
+	for _, body := range agreementCorpus(f) {
+		f.Add([]byte(body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := ParseRequest(body)
 		if err != nil {
 			return
+		}
+		for _, s := range []string{r.DeviceType, r.RawMAC, r.Serial, r.Vendor, r.Model, r.Revision, r.Locale, r.RequestTime, r.UserID} {
+			if strings.TrimSpace(s) != s {
+				t.Errorf("item %q is not trimmed", s)
+			}
+		}
+		for _, m := range r.Modules {
+			if m.FileName == "" && m.VersionText == "" && m.TimeStamp == "" {
+				t.Errorf("empty module kept: %+v", r.Modules)
+			}
+		}
+		if got := rawModules(r.Modules); r.RawModules != got {
+			t.Errorf("RawModules = %q, modules say %q", r.RawModules, got)
 		}
 		if r.MAC != "" && NormalizeMAC(r.MAC) != r.MAC {
 			t.Errorf("MAC %q is not 12 upper-case hex digits", r.MAC)

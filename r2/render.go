@@ -68,7 +68,7 @@ func AppendResponse(dst []byte, offer Offer, now time.Time) ([]byte, error) {
 	dst = append(dst, "<?xml version=\"1.0\" ?>\n<Response>\n  <NumOfFiles>"...)
 	dst = appendInt(dst, len(offer.Updates))
 	dst = append(dst, "</NumOfFiles>\n  <CurrentTime>"...)
-	dst = now.AppendFormat(dst, CurrentTimeLayout)
+	dst = appendCurrentTime(dst, now)
 	dst = append(dst, "</CurrentTime>\n  <LangList>"...)
 	for i, l := range offer.LangList {
 		if i > 0 {
@@ -131,7 +131,61 @@ func appendFileTime(dst []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(dst, unknownFileTime...)
 	}
-	return t.AppendFormat(dst, FileTimeLayout)
+	return appendFileTimeLayout(dst, t)
+}
+
+// appendCurrentTime is t.AppendFormat(dst, CurrentTimeLayout) without
+// reading the layout on every check-in.
+func appendCurrentTime(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, CurrentTimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	dst = appendDate(dst, year, month, day)
+	dst = append(dst, 'T')
+	return appendClock(dst, hour, minute, sec)
+}
+
+// appendFileTimeLayout is t.AppendFormat(dst, FileTimeLayout), which is
+// also AuditTimeLayout, without reading the layout.
+func appendFileTimeLayout(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, FileTimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	dst = appendTwoDigits(dst, int(month))
+	dst = append(dst, '.')
+	dst = appendTwoDigits(dst, day)
+	dst = append(dst, '.')
+	dst = appendTwoDigits(dst, year/100)
+	dst = appendTwoDigits(dst, year%100)
+	dst = append(dst, ' ')
+	return appendClock(dst, hour, minute, sec)
+}
+
+// appendDate writes 2006-01-02 for a year from 0 to 9999.
+func appendDate(dst []byte, year int, month time.Month, day int) []byte {
+	dst = appendTwoDigits(dst, year/100)
+	dst = appendTwoDigits(dst, year%100)
+	dst = append(dst, '-')
+	dst = appendTwoDigits(dst, int(month))
+	dst = append(dst, '-')
+	return appendTwoDigits(dst, day)
+}
+
+// appendClock writes 15:04:05.
+func appendClock(dst []byte, hour, minute, sec int) []byte {
+	dst = appendTwoDigits(dst, hour)
+	dst = append(dst, ':')
+	dst = appendTwoDigits(dst, minute)
+	dst = append(dst, ':')
+	return appendTwoDigits(dst, sec)
+}
+
+func appendTwoDigits(dst []byte, n int) []byte {
+	return append(dst, byte('0'+n/10), byte('0'+n%10))
 }
 
 func appendElement(dst []byte, indent, name, text string) []byte {

@@ -150,3 +150,33 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// The hand-written time formats must write what time.Format writes, for
+// any time and location, including years Format writes otherwise.
+func TestTimeFormatsMatchLayouts(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("east", 5*3600+1800), time.FixedZone("west", -8*3600)}
+	times := []time.Time{
+		seedNow, {}, time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 6, 7, 8, 9, 10, 0, time.UTC), time.Date(999, 2, 3, 4, 5, 6, 0, time.UTC),
+	}
+	for i := int64(0); i < 2000; i++ {
+		times = append(times, time.Unix(i*i*7919+i*104729, 0))
+	}
+	for _, base := range times {
+		for _, z := range zones {
+			tm := base.In(z)
+			if got, want := string(appendCurrentTime(nil, tm)), tm.Format(CurrentTimeLayout); got != want {
+				t.Errorf("appendCurrentTime(%v) = %q, want %q", tm, got, want)
+			}
+			if got, want := string(appendFileTimeLayout(nil, tm)), tm.Format(FileTimeLayout); got != want {
+				t.Errorf("appendFileTimeLayout(%v) = %q, want %q", tm, got, want)
+			}
+			if got, want := string(appendFileTimeLayout(nil, tm)), tm.Format(AuditTimeLayout); got != want {
+				t.Errorf("appendFileTimeLayout(%v) = %q, want the audit layout's %q", tm, got, want)
+			}
+			if got, want := string(appendFileDate(nil, tm)), tm.Format(auditFileDateLayout); got != want {
+				t.Errorf("appendFileDate(%v) = %q, want %q", tm, got, want)
+			}
+		}
+	}
+}

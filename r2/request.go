@@ -43,6 +43,9 @@ func (m Module) UpdateType() string {
 }
 
 func upperASCII(s string) string {
+	if s == "cpe" { // the module every phone reports (cpe.nbt), without allocating
+		return "CPE"
+	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; 'a' <= c && c <= 'z' {
 			b := []byte(s)
