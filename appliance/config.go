@@ -140,7 +140,7 @@ func DefaultConfig() Config {
 		TLS:            web.TLSConfig{Mode: web.ModeSelfSigned, PhoneSigAlg: web.SigSHA1},
 		Host:           host,
 		DNS:            dnsresp.DefaultConfig(),
-		DHCP:           dhcp.Config{Lease: dhcp.DefaultLease, GuardWait: dhcp.DefaultGuardWait},
+		DHCP:           dhcp.Config{Lease: dhcp.DefaultLease, GuardWait: dhcp.DefaultGuardWait, GuardProbes: dhcp.DefaultGuardProbes, GuardInterval: dhcp.DefaultGuardInterval},
 		PublicReadOnly: true,
 		Directory:      DirectoryConfig{Mode: directoryOff, Account: "tech"},
 		PhoneConns:     connlimit.DefaultConfig(),

@@ -78,6 +78,9 @@ func (d dashboardActions) Health() dashboard.Health {
 		h.Listeners = append(h.Listeners, [3]string{"SIP sign-in (TLS)", b.SIPTLS, "serving"})
 	}
 	h.Listeners = append(h.Listeners, [3]string{"dashboard and admin API", b.Dashboard, "serving"})
+	if a.dhcp != nil {
+		h.Listeners = append(h.Listeners, a.dhcpHealth())
+	}
 	if a.directory != nil {
 		h.Listeners = append(h.Listeners, directoryHealth(a.directoryCfg, a.directory.State()))
 	}

@@ -68,7 +68,7 @@ func TestPhoneGetsEverythingFromDHCP(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := inNetNS(t, srvNS, func() error { return ds.Listen(ctx) }); err != nil {
+	if err := inNetNS(t, srvNS, func() error { return ds.Listen() }); err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)

@@ -173,8 +173,10 @@ func dhcpFlags(fs *flag.FlagSet, d *dhcp.Config) {
 		return nil
 	})
 	fs.IntVar(&d.VoiceVLAN, "voice-vlan", d.VoiceVLAN, "voice VLAN for Tanjay phones (vendor class CPE-OCPHONE, option 43); 0: none")
-	fs.BoolVar(&d.Force, "dhcp-force", d.Force, "serve DHCP even when another DHCP server answers on the interface")
-	fs.DurationVar(&d.GuardWait, "dhcp-guard-wait", d.GuardWait, "how long to listen for another DHCP server before serving")
+	fs.BoolVar(&d.Force, "dhcp-force", d.Force, "serve DHCP even when another DHCP server answers on the interface (without it DHCP stays off while one answers; everything else runs)")
+	fs.DurationVar(&d.GuardWait, "dhcp-guard-wait", d.GuardWait, "how long to listen for another DHCP server before serving, at start and after a refusal")
+	fs.IntVar(&d.GuardProbes, "dhcp-guard-probes", d.GuardProbes, "DISCOVERs sent to find another DHCP server, spread over --dhcp-guard-wait")
+	fs.DurationVar(&d.GuardInterval, "dhcp-guard-interval", d.GuardInterval, "how often to look for another DHCP server again: a DISCOVER while serving, a new --dhcp-guard-wait once one was quiet that long")
 }
 
 // stringList is a repeatable, comma-separable flag. The first value given

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	"github.com/tanjay-lab/tanjay/appliance/internal/writefail"
 	"github.com/tanjay-lab/tanjay/r2"
 )
@@ -70,17 +71,51 @@ func (a *app) writeFailures() []string {
 	return out
 }
 
-// healthz answers "ok" while every log can be written; otherwise 503 and a
-// line per failing log, naming it and since when. Phones are answered
-// either way: this is for the operator's monitoring.
+// degradations is a line per service the appliance keeps off while the
+// rest runs, none when all run: today the DHCP server its rogue-server
+// guard holds off ("dhcp: refused: another DHCP server 10.0.2.2 …").
+func (a *app) degradations() []string {
+	if a.dhcp == nil {
+		return nil
+	}
+	if st := a.dhcp.GuardStatus(); st.State == dhcp.GuardRefused {
+		return []string{"dhcp: " + st.String()}
+	}
+	return nil
+}
+
+// dhcpHealth is DHCP's row of the Settings page's listeners.
+func (a *app) dhcpHealth() [3]string {
+	st := a.dhcp.GuardStatus()
+	state := st.String()
+	if st.State == "" {
+		state = "starting"
+	}
+	return [3]string{"DHCP (rogue-server guard)", a.bound.DHCP, state}
+}
+
+// healthz answers "ok" while every log can be written and every service
+// runs. A service held off while the rest runs (DHCP refused because
+// another DHCP server answers) leaves the appliance healthy but degraded:
+// still 200, phones are answered, with a "degraded: " line naming it. A
+// log that cannot be written is a failure: 503 and a "failing: " line per
+// failing log, naming it and since when. Phones are answered either way:
+// this is for the operator's monitoring.
 func (a *app) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	failures := a.writeFailures()
-	if len(failures) == 0 {
-		w.Write([]byte("ok\n"))
-		return
+	failures, degraded := a.writeFailures(), a.degradations()
+	var b strings.Builder
+	for _, f := range failures {
+		fmt.Fprintf(&b, "failing: %s\n", f)
 	}
-	w.WriteHeader(http.StatusServiceUnavailable)
-	fmt.Fprintf(w, "failing: %s\n", strings.Join(failures, "\nfailing: "))
+	for _, d := range degraded {
+		fmt.Fprintf(&b, "degraded: %s\n", d)
+	}
+	if len(failures) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	} else if len(degraded) == 0 {
+		b.WriteString("ok\n")
+	}
+	w.Write([]byte(b.String()))
 }

@@ -93,6 +93,9 @@ type app struct {
 	// directoryWatch watches a Samba that runs as its own service
 	// (--directory unit; nil otherwise).
 	directoryWatch *directoryWatch
+	// dhcp is the DHCP server (nil when off): its guard's state is on
+	// /healthz and Settings & health.
+	dhcp *dhcp.Server
 	// phoneFiles caps uploads and captures and watches the free space.
 	phoneFiles phoneFiles
 	// audit, auditFile and access are the phone-side logs, read by
@@ -238,15 +241,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 	}
 	var dhcpSrv *dhcp.Server
 	if cfg.DHCP.Interface != "" {
-		// Listen runs the rogue-server guard first: it refuses to serve
-		// when another DHCP server answers on the interface.
+		// Serve runs the rogue-server guard: while another DHCP server
+		// answers, DHCP alone stays off; each change is a console line.
 		if dhcpSrv, err = dhcp.New(cfg.dhcpConfig(), st, dhcpObserver{a}, log); err != nil {
 			return err
 		}
-		if err := dhcpSrv.Listen(ctx); err != nil {
+		dhcpSrv.OnGuard(func(st dhcp.GuardStatus) { fmt.Fprintf(out, "dhcp: %s\n", st) })
+		if err := dhcpSrv.Listen(); err != nil {
 			return err
 		}
 		defer dhcpSrv.Close()
+		a.dhcp = dhcpSrv
 	}
 	a.refreshCatalog()
 	if cfg.sipEnabled() {

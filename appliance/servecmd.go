@@ -51,6 +51,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		if a.SIP != "" || a.SIPTLS != "" {
 			fmt.Fprintf(e.stdout, "  sip:       tcp %s, tls %s (beta phones sign in here; the lab password is on Settings & health)\n", orOff(a.SIP), orOff(a.SIPTLS))
 		}
+		if a.DHCP != "" {
+			fmt.Fprintf(e.stdout, "  dhcp:      %s, once no other DHCP server answers (the lines starting \"dhcp:\" say when it serves or why not)\n", a.DHCP)
+		}
 		if a.Directory != "" {
 			fmt.Fprintf(e.stdout, "  directory: %s (Samba AD DC; DNS answers its locator records)\n", a.Directory)
 		}

@@ -55,22 +55,36 @@ type Config struct {
 	LyncPort     int
 	LyncCertPath string
 	// Force serves even when another DHCP server answers on the interface
-	// (--dhcp-force). Default false: refuse to start.
+	// (--dhcp-force). Default false: DHCP stays off while another server
+	// answers (every other service runs; see guard.go).
 	Force bool
-	// GuardWait is how long Listen waits for another server to answer its
-	// DISCOVER (--dhcp-guard-wait). Default 3s.
+	// GuardWait is how long the rogue-server guard listens for another
+	// server before DHCP serves, at start and again after a refusal
+	// (--dhcp-guard-wait). Default 8s: BusyBox udhcpd answers about 2s
+	// after a DISCOVER (it ARP-checks the address first), Windows Server's
+	// conflict detection adds more.
 	GuardWait time.Duration
+	// GuardProbes is how many DISCOVERs the guard sends in that window,
+	// evenly spaced from its start (--dhcp-guard-probes). Default 4.
+	GuardProbes int
+	// GuardInterval is how often the guard checks again (--dhcp-guard-interval):
+	// while serving it sends a DISCOVER every GuardInterval (and listens
+	// all the time); after a refusal it runs a whole new window once no
+	// other server was heard for GuardInterval. Default 1m.
+	GuardInterval time.Duration
 }
 
 // Defaults of Config.
 const (
-	DefaultLease        = time.Hour
-	DefaultDomain       = "lab.local"
-	DefaultLyncScheme   = "https"
-	DefaultLyncPort     = 443
-	DefaultLyncCertPath = "/CertProv/CertProvisioningService.svc"
-	DefaultGuardWait    = 3 * time.Second
-	defaultHost         = "tanjay"
+	DefaultLease         = time.Hour
+	DefaultDomain        = "lab.local"
+	DefaultLyncScheme    = "https"
+	DefaultLyncPort      = 443
+	DefaultLyncCertPath  = "/CertProv/CertProvisioningService.svc"
+	DefaultGuardWait     = 8 * time.Second
+	DefaultGuardProbes   = 4
+	DefaultGuardInterval = time.Minute
+	defaultHost          = "tanjay"
 )
 
 // withDefaults fills the zero fields (Range and ServerIP need the
@@ -97,6 +111,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GuardWait == 0 {
 		c.GuardWait = DefaultGuardWait
+	}
+	if c.GuardProbes == 0 {
+		c.GuardProbes = DefaultGuardProbes
+	}
+	if c.GuardInterval == 0 {
+		c.GuardInterval = DefaultGuardInterval
 	}
 	return c
 }
@@ -137,8 +157,14 @@ func (c Config) Validate() error {
 	if !strings.HasPrefix(c.LyncCertPath, "/") || len(c.LyncCertPath) > 255 {
 		errs = append(errs, fmt.Errorf("Lync certificate provisioning path %q: want an absolute path", c.LyncCertPath))
 	}
-	if c.GuardWait < 0 {
-		errs = append(errs, fmt.Errorf("--dhcp-guard-wait %s: must not be negative", c.GuardWait))
+	if c.GuardWait < 0 || c.GuardWait > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("--dhcp-guard-wait %s: want between 0 (the default, %s) and 5m", c.GuardWait, DefaultGuardWait))
+	}
+	if c.GuardProbes < 1 || c.GuardProbes > 100 {
+		errs = append(errs, fmt.Errorf("--dhcp-guard-probes %d: want 1 to 100", c.GuardProbes))
+	}
+	if c.GuardInterval < time.Second || c.GuardInterval > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("--dhcp-guard-interval %s: want between 1s and 24h", c.GuardInterval))
 	}
 	return errors.Join(errs...)
 }

@@ -29,6 +29,9 @@ func TestValidateNamesTheFlag(t *testing.T) {
 			{MAC: net.HardwareAddr{0, 4, 0xf2, 0, 0, 1}, IP: mustAddr("10.0.0.5")},
 			{MAC: net.HardwareAddr{0, 4, 0xf2, 0, 0, 2}, IP: mustAddr("10.0.0.5")}}}, "--dhcp-reserve"},
 		{"negative guard", Config{Interface: "eth1", GuardWait: -time.Second}, "--dhcp-guard-wait"},
+		{"guard waits too long", Config{Interface: "eth1", GuardWait: time.Hour}, "--dhcp-guard-wait"},
+		{"no probes", Config{Interface: "eth1", GuardProbes: -1}, "--dhcp-guard-probes"},
+		{"guard looks again too often", Config{Interface: "eth1", GuardInterval: time.Millisecond}, "--dhcp-guard-interval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

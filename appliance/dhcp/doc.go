@@ -30,10 +30,18 @@
 // is on disk, so a restart never hands one address to two phones. A
 // renewal well inside the stored lease writes nothing.
 //
-// Rogue-server guard: Listen first sends a DISCOVER of its own on the
-// interface (nclient4, from the interface's MAC) and waits
-// Config.GuardWait; when any server offers, Listen fails with
-// ErrOtherServer naming that server's address, unless Config.Force.
+// Rogue-server guard (guard.go): Serve answers only while the guard
+// allows. It listens on a raw socket for every OFFER and ACK reaching the
+// interface and sends DISCOVERs of its own from the interface's MAC:
+// Config.GuardProbes of them over Config.GuardWait before DHCP serves (a
+// window with no other server's answer), then one every
+// Config.GuardInterval. The moment another server answers, to the guard or
+// to anyone, DHCP stops answering (GuardRefused) — DHCP only: the caller's
+// other services run on. It serves again after a whole quiet window, which
+// starts once nothing was heard for GuardInterval. With Config.Force it
+// serves anyway and says so (GuardForced). OnGuard hears every change;
+// GuardStatus says where it stands, naming the other server's address and
+// server identifier.
 //
 // Malformed input never stops the server: a datagram that does not parse
 // (truncated, lying option lengths, no magic cookie), is not a BOOTREQUEST

@@ -2,7 +2,9 @@ package dhcp
 
 import (
 	"net"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
@@ -67,4 +69,31 @@ func seedPackets(tb testing.TB) [][]byte {
 		tb.Fatal(err)
 	}
 	return append(out, d.ToBytes())
+}
+
+// FuzzOtherServerReply feeds arbitrary datagrams to the guard's parser: it
+// must never panic, and whatever it takes for another server's reply is an
+// OFFER or ACK that names a server other than the appliance.
+func FuzzOtherServerReply(f *testing.F) {
+	mac := net.HardwareAddr{0, 4, 0xf2, 1, 2, 3}
+	for _, sid := range []string{"10.0.0.9", "10.0.0.1", ""} {
+		for _, mt := range []dhcpv4.MessageType{dhcpv4.MessageTypeOffer, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak} {
+			f.Add(reply(f, mt, mac, sid, "10.0.0.50"), []byte{10, 0, 0, 9})
+		}
+	}
+	for _, seed := range seedPackets(f) {
+		f.Add(seed, []byte{10, 0, 0, 1})
+	}
+	self := mustAddr("10.0.0.1")
+	f.Fuzz(func(t *testing.T, b, src []byte) {
+		from, _ := netip.AddrFromSlice(src)
+		s, ok := otherServerReply(b, from, self, time.Time{})
+		if !ok {
+			return
+		}
+		if s.Type != "OFFER" && s.Type != "ACK" || s.ServerID == self || !s.ServerID.IsValid() && s.From == self {
+			t.Fatalf("sighting %+v from %v", s, from)
+		}
+		_ = s.Server()
+	})
 }

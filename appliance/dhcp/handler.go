@@ -31,6 +31,11 @@ func (s *Server) handle(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 	if req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		return nil
 	}
+	if s.guard != nil && !s.guard.answering() || req.ClassIdentifier() == guardClass {
+		// Off while the guard refuses (nor are phones recorded: this may
+		// be somebody else's network); and never an answer to a guard.
+		return nil
+	}
 	mac := macKey(req.ClientHWAddr)
 	now := s.now()
 	ev := Event{At: now, MAC: mac, Type: req.MessageType().String(), VendorClass: req.ClassIdentifier(), Hostname: req.HostName()}

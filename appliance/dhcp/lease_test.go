@@ -2,10 +2,7 @@ package dhcp
 
 import (
 	"context"
-	"errors"
 	"net"
-	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -194,36 +191,4 @@ func TestLeaseSurvivesRestart(t *testing.T) {
 	if got := acquire(t, newClient(t, l, macA), VendorTanjay).ACK.YourIPAddr.String(); got != "10.77.0.2" {
 		t.Errorf("first phone after restart got %s, want its lease 10.77.0.2 back", got)
 	}
-}
-
-// TestGuardRefusesWhenAnotherServerAnswers: with a DHCP server already on
-// the link, Listen refuses naming its address; Force serves anyway.
-func TestGuardRefusesWhenAnotherServerAnswers(t *testing.T) {
-	l := newLink(t, "10.77.0.1/24")
-	run(t, "ip", "-n", l.cli, "addr", "add", "10.77.0.9/24", "dev", l.cliIf)
-	rogue, err := New(Config{Interface: l.cliIf, Range: [2]netip.Addr{mustAddr("10.77.0.100"), mustAddr("10.77.0.110")}, GuardWait: testGuardWait},
-		&memLeases{}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startServer(t, l.cli, rogue)
-
-	cfg := Config{Interface: l.srvIf, GuardWait: 2 * time.Second}
-	s, err := New(cfg, &memLeases{}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = inNS(t, l.srv, func() error { return s.Listen(context.Background()) })
-	if !errors.Is(err, ErrOtherServer) || !strings.Contains(err.Error(), "10.77.0.9") || !strings.Contains(err.Error(), "--dhcp-force") {
-		t.Fatalf("Listen with another server on the link = %v, want ErrOtherServer naming 10.77.0.9 and --dhcp-force", err)
-	}
-	t.Logf("refused: %v", err)
-	s.Close()
-
-	cfg.Force = true
-	s, err = New(cfg, &memLeases{}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startServer(t, l.srv, s) // fails the test if Listen refuses
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,11 +101,21 @@ func inNS(t testing.TB, ns string, fn func() error) error {
 }
 
 // startServer runs Listen inside ns and serves until the test ends (or
-// stop is called); it fails the test when Listen fails.
+// stop is called), and waits until the guard lets it answer; it fails the
+// test when Listen fails or the guard refuses.
 func startServer(t testing.TB, ns string, s *Server) (stop func()) {
 	t.Helper()
+	stop = serveInNS(t, ns, s)
+	waitGuard(t, s, "answering", GuardStatus.Answering)
+	return stop
+}
+
+// serveInNS runs Listen inside ns and serves until the test ends (or stop
+// is called), without waiting for the guard.
+func serveInNS(t testing.TB, ns string, s *Server) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := inNS(t, ns, func() error { return s.Listen(ctx) }); err != nil {
+	if err := inNS(t, ns, s.Listen); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -122,4 +133,21 @@ func startServer(t testing.TB, ns string, s *Server) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// waitGuard polls the guard until ok holds (a minute at most) and returns
+// its status then.
+func waitGuard(t testing.TB, s *Server, what string, ok func(GuardStatus) bool) GuardStatus {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st := s.GuardStatus()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("guard not %s after a minute: %s", what, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

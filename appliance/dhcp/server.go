@@ -29,6 +29,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	conn   net.PacketConn
+	guard  *guard // set by Listen; nil in handler tests, which always answer
+	notify func(GuardStatus)
 	served bool
 }
 
@@ -48,16 +50,21 @@ func New(cfg Config, leases Leases, obs Observer, log *slog.Logger) (*Server, er
 	return &Server{cfg: cfg.withDefaults(), leases: leases, obs: obs, log: log, now: time.Now}, nil
 }
 
-// Listen reads the interface's address, runs the rogue-server guard (see
-// the package documentation) and binds UDP port 67 on the interface. It
-// fails when the interface has no IPv4 address, when Range or a
-// reservation lies outside its prefix, when another server answers and
-// Config.Force is not set, or when the port cannot be bound.
-func (s *Server) Listen(ctx context.Context) error {
+// Listen reads the interface's address, binds UDP port 67 on the
+// interface and opens the rogue-server guard's socket. It fails when the
+// interface has no IPv4 address, when Range or a reservation lies outside
+// its prefix, or when a socket cannot be opened (port 67 needs
+// CAP_NET_BIND_SERVICE, the guard CAP_NET_RAW). It does not wait for the
+// guard: Serve runs it, and answers only while it allows.
+func (s *Server) Listen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn != nil || s.served {
 		return errors.New("dhcp: already listening")
+	}
+	ifc, err := net.InterfaceByName(s.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("dhcp: --dhcp-interface %s: %w", s.cfg.Interface, err)
 	}
 	network, err := interfaceNetwork(s.cfg.Interface, s.cfg.ServerIP)
 	if err != nil {
@@ -66,24 +73,42 @@ func (s *Server) Listen(ctx context.Context) error {
 	if err := s.configure(network); err != nil {
 		return err
 	}
-	other, err := findOtherServer(ctx, s.cfg.Interface, s.cfg.GuardWait)
+	gconn, err := openGuardConn(s.cfg.Interface)
 	if err != nil {
 		return err
 	}
-	if other.IsValid() {
-		if !s.cfg.Force {
-			return fmt.Errorf("dhcp: --dhcp-interface %s: %w: %s offered an address; refusing to serve (--dhcp-force serves anyway)",
-				s.cfg.Interface, ErrOtherServer, other)
-		}
-		s.log.Warn("dhcp: another DHCP server answers on this network; serving anyway (--dhcp-force)",
-			"interface", s.cfg.Interface, "server", other.String())
-	}
 	conn, err := server4.NewIPv4UDPConn(s.cfg.Interface, &net.UDPAddr{Port: dhcpv4.ServerPort})
 	if err != nil {
+		gconn.Close()
 		return fmt.Errorf("dhcp: --dhcp-interface %s: %w", s.cfg.Interface, err)
 	}
 	s.conn = conn
+	s.guard = &guard{
+		iface: s.cfg.Interface, mac: ifc.HardwareAddr, self: s.serverIP,
+		wait: s.cfg.GuardWait, probes: s.cfg.GuardProbes, every: s.cfg.GuardInterval, force: s.cfg.Force,
+		conn: gconn, log: s.log, now: s.now, notify: s.notify,
+	}
 	return nil
+}
+
+// OnGuard makes fn hear every change of the guard's state (GuardStatus),
+// on the guard's goroutine; fn must not block. Call it before Listen.
+func (s *Server) OnGuard(fn func(GuardStatus)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notify = fn
+}
+
+// GuardStatus is the rogue-server guard's state: whether DHCP answers and
+// why not. Its State is empty before Serve.
+func (s *Server) GuardStatus() GuardStatus {
+	s.mu.Lock()
+	g := s.guard
+	s.mu.Unlock()
+	if g == nil {
+		return GuardStatus{}
+	}
+	return g.Status()
 }
 
 // interfaceNetwork is the interface's IPv4 prefix holding want (any, when
@@ -170,15 +195,16 @@ func (s *Server) Close() error {
 	if s.conn == nil {
 		return nil
 	}
-	return s.conn.Close()
+	return errors.Join(s.conn.Close(), s.guard.conn.Close())
 }
 
-// Serve answers requests until ctx is done, then closes the socket and
-// returns nil; it returns an error when the socket fails. Listen must have
-// succeeded first. A Server serves once.
+// Serve runs the rogue-server guard and answers requests while it allows,
+// until ctx is done; then it closes the sockets and returns nil. It returns
+// an error when a socket fails. Listen must have succeeded first. A Server
+// serves once.
 func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
-	conn, served := s.conn, s.served
+	conn, g, served := s.conn, s.guard, s.served
 	s.served = true
 	s.mu.Unlock()
 	if served || conn == nil {
@@ -186,15 +212,29 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	srv, err := server4.NewServer(s.cfg.Interface, nil, s.serveOne, server4.WithConn(conn))
 	if err != nil {
+		conn.Close()
+		g.conn.Close()
 		return fmt.Errorf("dhcp: %w", err)
 	}
-	s.log.Info("dhcp: serving", "interface", s.cfg.Interface, "address", s.serverIP,
+	s.log.Info("dhcp: listening", "interface", s.cfg.Interface, "address", s.serverIP,
 		"range", s.rangeString(), "lease", s.cfg.Lease, "domain", s.cfg.Domain)
-	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	guardErr := make(chan error, 1)
+	go func() {
+		guardErr <- g.run(gctx)
+		cancel() // a failed guard stops the server: it would answer unguarded
+	}()
+	stop := context.AfterFunc(gctx, func() { srv.Close() })
 	defer stop()
 	err = srv.Serve()
-	if ctx.Err() != nil {
+	cancel()
+	gerr := <-guardErr
+	switch {
+	case ctx.Err() != nil:
 		return nil
+	case gerr != nil:
+		return gerr
 	}
 	return fmt.Errorf("dhcp: serve %s: %w", s.cfg.Interface, err)
 }
