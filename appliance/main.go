@@ -33,6 +33,7 @@ func init() {
 		"serve":      {"[flags]", "Run the appliance: phone-facing HTTP and HTTPS, DNS, optional DHCP, the dashboard and admin API.", runServe},
 		"demo":       {"[flags]", "Run the appliance on loopback with synthetic firmware and a simulated fleet walking the whole upgrade chain.", runDemo},
 		"phone":      {"[flags]", "Simulate one phone or a fleet (--count) against any update server and print the path each walked.", runPhone},
+		"bench":      {"[flags]", "Benchmark tanjay serve against a fixed-answer net/http baseline, both on loopback, in alternating rounds; print the ratios.", runBench},
 		"import":     {"--device-path PATH --version V [--interim] [--min-from V] CPE.nbt [CPE.cat]", "Import a firmware image into a running appliance; it becomes the rule's Pending version.", runImport},
 		"rules":      {"[flags]", "List the rules with their Approved, Pending and Restore versions.", runRules},
 		"approve":    {"RULE… | --all", "Make each rule's Pending version Approved (the old Approved becomes Restore).", ruleAction("approve")},

@@ -39,7 +39,7 @@ func runPhone(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&f.serial, "serial", "", "serial number (default: derived from the MAC)")
 	fs.StringVar(&f.version, "version", "0.0.0.0", "CPE version the phone starts on (0.0.0.0: a beta phone that cannot name its image)")
 	fs.IntVar(&f.count, "count", 1, "number of phones (a fleet, run concurrently)")
-	fs.IntVar(&f.concurrency, "concurrency", 0, "phones running at once (default: all)")
+	fs.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("phones running at once (default: all, at most %d; each holds a connection until its walk ends)", phone.DefaultConcurrency))
 	fs.IntVar(&f.rounds, "rounds", 0, "check-ins each phone makes after its walk ends (load generation)")
 	fs.IntVar(&f.maxHops, "max-hops", phone.DefaultMaxHops, "updates one walk may install before it counts as a loop")
 	fs.DurationVar(&f.installDelay, "install-delay", 0, "time an install takes")
@@ -49,7 +49,7 @@ func runPhone(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&f.dns, "dns", "", "resolve the server's name through this DNS server (host:port), as a phone uses the one DHCP gave it")
 	fs.StringVar(&f.dhcpInterface, "dhcp-interface", "", "first get an address on this interface by DHCP, as a phone does; then resolve through the leased DNS server and, unless --server is given, check in at http://ucupdates-r2.<leased domain> (the fleet shares the one lease)")
 	fs.StringVar(&f.vendorClass, "vendor-class", "CPE-OCPHONE", "DHCP vendor class (option 60): CPE-OCPHONE for a Tanjay, MS-UC-Client for Lync Phone Edition")
-	fs.StringVar(&f.localIP, "local-ip", "", "address the phone's connections and DNS queries come from; with --count, phone i uses this address + i (every 127.0.0.0/8 address is local on Linux, so a loopback fleet can give each phone its own: the appliance tells phones apart by address until they check in)")
+	fs.StringVar(&f.localIP, "local-ip", "", "address the phone's connections and DNS queries come from; with --count, phone i uses this address + i (default: when the server, or with --sign-in the --dns server, is on 127.0.0.0/8, phone i sends from 127.0.0.2 + i, skipping the server's address: every 127.0.0.0/8 address is local on Linux, and the appliance tells phones apart by address until they check in and for every download; otherwise the system's choice)")
 	fs.StringVar(&f.signIn, "sign-in", "", "sign in over SIP first with this address (tech@lab.local), as a technician signs in a beta 1.0.199.x phone: the phone finds the SIP server by DNS SRV under the address's domain through --dns, and checks in at the URL provisioning hands it, never at --server")
 	fs.StringVar(&f.sipUser, "sip-user", "", `NTLM user name for --sign-in, DOMAIN\user (default: from the address, tech@lab.local → LAB\tech)`)
 	fs.StringVar(&f.sipPassword, "sip-password", "", "the lab sign-in password for --sign-in; prefer setting TANJAY_SIP_PASSWORD: a flag shows in ps")
@@ -67,9 +67,20 @@ func runPhone(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	phones, err := f.configs()
+	ips, err := f.sourceAddrs(ctx)
 	if err != nil {
 		return err
+	}
+	phones, err := f.configs(ips)
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.quiet || f.localIP != "" || len(ips) == 0:
+	case len(ips) == 1:
+		fmt.Fprintf(e.stdout, "the phone sends from %s (--local-ip to choose)\n", ips[0])
+	default:
+		fmt.Fprintf(e.stdout, "phones send from %s … %s, one loopback address each (--local-ip to choose)\n", ips[0], ips[len(ips)-1])
 	}
 	sum := phone.RunFleet(ctx, phone.FleetConfig{Phones: phones, Concurrency: f.concurrency})
 	if !f.quiet && (len(sum.Walks) <= listWalksUpTo || sum.Failed > 0) {
@@ -107,7 +118,56 @@ func (f *phoneFlags) lease(ctx context.Context, e env) error {
 	return nil
 }
 
-func (f phoneFlags) configs() ([]phone.Config, error) {
+// sourceAddrs is the address each phone sends from: --local-ip and the
+// ones after it; by default, on loopback, one address per phone from
+// 127.0.0.2; else none (the system's choice, the fleet sharing its
+// address).
+func (f phoneFlags) sourceAddrs(ctx context.Context) ([]netip.Addr, error) {
+	if f.count < 1 {
+		return nil, usagef("--count %d: want at least 1", f.count)
+	}
+	if f.localIP != "" {
+		ip, err := netip.ParseAddr(f.localIP)
+		if err != nil {
+			return nil, usagef("--local-ip: %v", err)
+		}
+		out := make([]netip.Addr, f.count)
+		for i := range out {
+			if !ip.IsValid() {
+				return nil, usagef("--local-ip %s: not enough addresses after it for --count %d", f.localIP, f.count)
+			}
+			out[i], ip = ip, ip.Next()
+		}
+		return out, nil
+	}
+	if f.dhcpInterface != "" {
+		return nil, nil // the fleet shares the one lease
+	}
+	var server netip.Addr
+	if f.signIn != "" {
+		if !phone.LoopbackDNS(f.dns) {
+			return nil, nil
+		}
+	} else {
+		ip, loopback, err := phone.LoopbackServer(ctx, f.server, f.dns)
+		if err != nil {
+			return nil, usagef("--server %s: %v", f.server, err)
+		}
+		if !loopback {
+			return nil, nil
+		}
+		server = ip
+	}
+	ips, err := phone.LoopbackAddrs(netip.Addr{}, f.count, server)
+	if err != nil {
+		return nil, usagef("--count %d: %v", f.count, err)
+	}
+	return ips, nil
+}
+
+// configs is one Config per phone; ips, when not nil, holds each phone's
+// source address.
+func (f phoneFlags) configs(ips []netip.Addr) ([]phone.Config, error) {
 	p, err := images.ParseDevicePath(f.devicePath)
 	if err != nil || p.IsInterim() {
 		return nil, usagef("--device-path %q: want DeviceType/Vendor/Model/Revision/Locale", f.devicePath)
@@ -126,12 +186,6 @@ func (f phoneFlags) configs() ([]phone.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ip netip.Addr
-	if f.localIP != "" {
-		if ip, err = netip.ParseAddr(f.localIP); err != nil {
-			return nil, usagef("--local-ip: %v", err)
-		}
-	}
 	out := make([]phone.Config, f.count)
 	for i := range out {
 		id := phone.Identity{DeviceType: p.DeviceType, Vendor: p.Vendor, Model: p.Model, Revision: p.Revision, Locale: p.Locale,
@@ -144,10 +198,9 @@ func (f phoneFlags) configs() ([]phone.Config, error) {
 		}
 		out[i] = phone.Config{Server: f.server, Identity: id, Version: v, InstallDelay: f.installDelay, FetchDelay: f.fetchDelay,
 			CutAt: f.cutAt, MaxHops: f.maxHops, Rounds: f.rounds, DNS: f.dns}
-		if i > 0 && ip.IsValid() {
-			if ip = ip.Next(); !ip.IsValid() {
-				return nil, usagef("--local-ip %s: not enough addresses after it for --count %d", f.localIP, f.count)
-			}
+		var ip netip.Addr
+		if ips != nil {
+			ip = ips[i]
 		}
 		out[i].LocalIP = ip
 		if signIn != nil {

@@ -113,11 +113,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxHops == 0 {
 		c.MaxHops = DefaultMaxHops
 	}
-	if c.Client == nil {
+	switch {
+	case c.ownsTransport():
+		c.Client = &http.Client{Transport: PhoneTransport(c.DNS, c.LocalIP)}
+	case c.Client == nil:
 		c.Client = defaultClient
-		if c.DNS != "" || c.LocalIP.IsValid() {
-			c.Client = &http.Client{Transport: phoneTransport(c.DNS, c.LocalIP)}
-		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -129,9 +129,18 @@ func (c Config) withDefaults() Config {
 // defaultClient serves phones run without a Client of their own.
 var defaultClient = &http.Client{Transport: FleetTransport(64)}
 
-// phoneTransport is a one-phone transport that resolves host names through
-// the DNS server at dnsAddr (when set) and dials from localIP (when valid).
-func phoneTransport(dnsAddr string, localIP netip.Addr) *http.Transport {
+// ownsTransport reports whether a phone run with c gets a transport of its
+// own: no Client, and DNS or LocalIP set. Run closes its connections when
+// the phone is done.
+func (c Config) ownsTransport() bool {
+	return c.Client == nil && (c.DNS != "" || c.LocalIP.IsValid())
+}
+
+// PhoneTransport is a one-phone keep-alive transport that resolves host
+// names through the DNS server at dnsAddr (when set) and dials from localIP
+// (when valid), as a phone with its own address and the DNS server its
+// lease named does.
+func PhoneTransport(dnsAddr string, localIP netip.Addr) *http.Transport {
 	t := FleetTransport(2)
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if localIP.IsValid() {

@@ -16,8 +16,14 @@
 // handed it. The SIP part is a function the caller plugs in, so this
 // package stays free of SIP code.
 //
-// A fleet (RunFleet) runs many phones over one shared keep-alive transport
-// and summarises throughput and check-in latency.
+// A fleet (RunFleet) runs many phones, at most DefaultConcurrency at once,
+// and summarises throughput and check-in latency. Phones with an address
+// of their own (Config.LocalIP: on loopback, LoopbackAddrs hands out one
+// per phone from 127.0.0.2) each keep one keep-alive connection for their
+// check-ins and downloads and close it when their walk ends; the others
+// share one keep-alive transport. RunLoad is check-in load for a fixed
+// time, and CheckIn and Fetch are a phone's first check-in and one
+// download on their own, for benchmarks (`tanjay bench`).
 //
 // The element names of the request are our inference (they were never
 // published); the request is built in one function (appendRequest) so a

@@ -18,9 +18,17 @@ type FleetConfig struct {
 	// (nor DNS or LocalIP, which give it a transport of its own)
 	// shares one FleetTransport sized to the concurrency.
 	Phones []Config
-	// Concurrency is how many phones run at once. Default (0): all of them.
+	// Concurrency is how many phones run at once. Default (0): all of
+	// them, at most DefaultConcurrency.
 	Concurrency int
 }
+
+// DefaultConcurrency bounds the phones of a fleet that run at once when
+// FleetConfig.Concurrency is zero. Each running phone holds a connection
+// (two while a cut download resumes) and a DNS socket: 1000 of them stay
+// well inside a 4096-connection appliance and a 20,000-descriptor ulimit,
+// and a finished phone closes its connections before the next one starts.
+const DefaultConcurrency = 1000
 
 // Summary is what a fleet did. Latencies are of check-ins only (from send to
 // the last byte of the answer), over every check-in of every phone.
@@ -41,9 +49,10 @@ const summaryFailures = 5
 func RunFleet(ctx context.Context, fc FleetConfig) Summary {
 	n := len(fc.Phones)
 	workers := fc.Concurrency
-	if workers <= 0 || workers > n {
-		workers = n
+	if workers <= 0 {
+		workers = DefaultConcurrency
 	}
+	workers = min(workers, n)
 	shared := &http.Client{Transport: FleetTransport(workers)}
 	defer shared.CloseIdleConnections()
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +132,47 @@ func BenchmarkFleetCheckIns(b *testing.B) {
 	b.ReportMetric(s.CheckInsPerSec, "checkins/s")
 	b.ReportMetric(float64(s.P50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(s.P99.Microseconds()), "p99-µs")
+}
+
+// TestRunFleetOwnAddresses: each phone of a loopback fleet checks in and
+// downloads from its own address only, and a finished phone leaves no
+// connection open.
+func TestRunFleetOwnAddresses(t *testing.T) {
+	f := newFakeServer(t, testChain, func(f *fakeServer) { f.imageSize = 4 << 10 })
+	const phones = 40
+	ips, err := LoopbackAddrs(netip.Addr{}, phones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := FleetConfig{Concurrency: 8}
+	for i := range phones {
+		cfg := testConfig(f)
+		cfg.Identity.MAC, cfg.LocalIP, cfg.Rounds, cfg.CutAt = NewMAC(i), ips[i], 1, 0.5
+		fc.Phones = append(fc.Phones, cfg)
+	}
+	s := RunFleet(t.Context(), fc)
+	if s.Done != phones {
+		t.Fatalf("summary:\n%s", s)
+	}
+	froms := f.seenFroms()
+	if len(froms) != phones {
+		t.Errorf("server saw %d client addresses, want %d", len(froms), phones)
+	}
+	for i, ip := range ips {
+		var macs []string
+		gets := 0
+		for _, did := range froms[ip.String()] {
+			if strings.HasPrefix(did, "GET ") {
+				gets++
+			} else {
+				macs = append(macs, did)
+			}
+		}
+		// Three check-ins of the walk and one round; two hops of two files,
+		// each cut and resumed.
+		if want := slices.Repeat([]string{NewMAC(i)}, 4); !slices.Equal(macs, want) || gets != 8 {
+			t.Errorf("from %s: check-ins %v and %d downloads; want %v and 8", ip, macs, gets, want)
+		}
+	}
+	f.waitConnsClosed()
 }

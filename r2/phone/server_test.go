@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -44,6 +45,9 @@ type fakeServer struct {
 	mu       sync.Mutex
 	checkIns []seenCheckIn
 	gets     []seenGet
+	froms    map[string][]string // client IP → "MAC" of each check-in, "GET path" of each download
+	open     int                 // connections open now
+	changed  chan struct{}       // closed and replaced whenever open changes
 }
 
 type seenCheckIn struct {
@@ -73,7 +77,8 @@ type checkInRequest struct {
 
 func newFakeServer(t *testing.T, offers map[string]string, opts ...func(*fakeServer)) *fakeServer {
 	t.Helper()
-	f := &fakeServer{t: t, offers: offers, files: map[string][]byte{}, imageSize: 64 << 10}
+	f := &fakeServer{t: t, offers: offers, files: map[string][]byte{}, imageSize: 64 << 10,
+		froms: map[string][]string{}, changed: make(chan struct{})}
 	for _, o := range opts {
 		o(f)
 	}
@@ -82,7 +87,9 @@ func newFakeServer(t *testing.T, offers map[string]string, opts ...func(*fakeSer
 		f.files[dir+"/CPE.nbt"] = testContent(v+"/nbt", f.imageSize)
 		f.files[dir+"/CPE.cat"] = testContent(v+"/cat", 3000)
 	}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serveHTTP))
+	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(f.serveHTTP))
+	f.Config.ConnState = f.connState
+	f.Start()
 	t.Cleanup(f.Close)
 	return f
 }
@@ -98,6 +105,59 @@ func testContent(seed string, size int) []byte {
 	b := make([]byte, size)
 	rand.NewChaCha8(key).Read(b)
 	return b
+}
+
+// connState counts the open connections.
+func (f *fakeServer) connState(_ net.Conn, s http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch s {
+	case http.StateNew:
+		f.open++
+	case http.StateClosed, http.StateHijacked:
+		f.open--
+	default:
+		return
+	}
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// waitConnsClosed waits until no connection is open, or fails the test
+// after a minute.
+func (f *fakeServer) waitConnsClosed() {
+	f.t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		f.mu.Lock()
+		open, changed := f.open, f.changed
+		f.mu.Unlock()
+		if open == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			f.t.Fatalf("%d connections still open a minute after the phones finished", open)
+		}
+	}
+}
+
+// seenFroms is what each client IP did: "MAC" per check-in, "GET path" per
+// download.
+func (f *fakeServer) seenFroms() map[string][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string][]string, len(f.froms))
+	for ip, did := range f.froms {
+		out[ip] = append([]string(nil), did...)
+	}
+	return out
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return host
 }
 
 func (f *fakeServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +186,7 @@ func (f *fakeServer) checkIn(w http.ResponseWriter, r *http.Request) {
 	f.checkIns = append(f.checkIns, seenCheckIn{
 		UserAgent: r.UserAgent(), ContentType: r.Header.Get("Content-Type"), Body: string(body), Request: req,
 	})
+	f.froms[remoteIP(r)] = append(f.froms[remoteIP(r)], req.MacAddress)
 	f.mu.Unlock()
 	reported := req.Modules[0].Version
 	if f.onCheckIn != nil {
@@ -151,6 +212,7 @@ func (f *fakeServer) checkIn(w http.ResponseWriter, r *http.Request) {
 func (f *fakeServer) serveFile(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.gets = append(f.gets, seenGet{Path: r.URL.Path, Range: r.Header.Get("Range")})
+	f.froms[remoteIP(r)] = append(f.froms[remoteIP(r)], "GET "+r.URL.Path)
 	f.mu.Unlock()
 	content, ok := f.files[r.URL.Path]
 	switch {

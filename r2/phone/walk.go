@@ -97,6 +97,11 @@ func Run(ctx context.Context, cfg Config) Walk {
 		return w
 	}
 	p := newPhone(cfg.withDefaults())
+	if cfg.ownsTransport() {
+		// A fleet of 100,000 phones must not keep 100,000 idle
+		// connections (and file descriptors) open once their walks end.
+		defer p.cfg.Client.CloseIdleConnections()
+	}
 	if cfg.SignIn != nil {
 		if w.Err = p.signIn(ctx, &w); w.Err != nil {
 			return w
@@ -203,13 +208,22 @@ func (p *phone) take(ctx context.Context, hop int, resp response, step *Step) (i
 // work): it must be 200 and mention NumOfFiles.
 func (p *phone) rounds(ctx context.Context, w *Walk) error {
 	for range p.cfg.Rounds {
-		answer, err := p.post(ctx, w)
-		if err != nil {
+		if err := p.round(ctx, w); err != nil {
 			return err
 		}
-		if !bytes.Contains(bytes.ToLower(answer), []byte("numoffiles")) {
-			return fmt.Errorf("check-in %d: answer has no NumOfFiles: %.100q", w.CheckIns, answer)
-		}
+	}
+	return nil
+}
+
+// round is one load check-in: its answer must be 200 and mention
+// NumOfFiles.
+func (p *phone) round(ctx context.Context, w *Walk) error {
+	answer, err := p.post(ctx, w)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(bytes.ToLower(answer), []byte("numoffiles")) {
+		return fmt.Errorf("check-in %d: answer has no NumOfFiles: %.100q", w.CheckIns, answer)
 	}
 	return nil
 }
