@@ -33,6 +33,8 @@ type importFields struct {
 	UpdateType string
 	Interim    bool
 	MinFrom    images.Version
+	// Force imports what looks like a mistake (importWarnings).
+	Force bool
 }
 
 // importResult is what an import landed: every image and its rule, Pending.
@@ -157,6 +159,13 @@ func (imp *importer) run(mr *multipart.Reader) (importResult, error) {
 		}
 		res.Images = []images.Image{im}
 	}
+	if w := imp.a.importWarnings(res.Images); len(w) > 0 {
+		if !meta.Force {
+			return res, apiError{http.StatusConflict, "import: nothing imported, because it looks like a mistake: " + strings.Join(w, "; ") +
+				". If it is what you mean, import again with --force (on the Firmware page: tick “Import anyway”)"}
+		}
+		res.Warnings = append(res.Warnings, w...)
+	}
 	rules, err := imp.a.store.ImportImages(res.Images)
 	if err != nil {
 		return res, err
@@ -260,24 +269,24 @@ func parseImportFields(fields map[string]string) (importFields, error) {
 	if v := fields["device_path"]; v != "" {
 		p, err := images.ParseDevicePath(v)
 		if err != nil {
-			return m, badRequest("import: --device-path: %v", err)
+			return m, badRequest("import: device path %q: %v", v, err)
 		}
 		m.DevicePath = &p
 	}
 	if v := fields["version"]; v != "" {
 		ver, err := images.ParseVersion(v)
 		if err != nil {
-			return m, badRequest("import: --version: %v", err)
+			return m, badRequest("import: version %q: %v", v, err)
 		}
 		if ver.IsZero() {
-			return m, badRequest("import: --version 0.0.0.0 is the unknown version, not a firmware version")
+			return m, badRequest("import: version 0.0.0.0 is the unknown version, not a firmware version")
 		}
 		m.Version = &ver
 	}
 	m.UpdateType = fields["update_type"]
 	if m.UpdateType != "" && m.DevicePath != nil {
 		if _, err := images.ParseRuleKey(m.DevicePath.String() + "/" + m.UpdateType); err != nil {
-			return m, badRequest("import: --update-type: %v", err)
+			return m, badRequest("import: update type %q: %v", m.UpdateType, err)
 		}
 	}
 	if v := fields["interim"]; v != "" {
@@ -290,9 +299,16 @@ func parseImportFields(fields map[string]string) (importFields, error) {
 	if v := fields["min_from"]; v != "" {
 		ver, err := images.ParseVersion(v)
 		if err != nil {
-			return m, badRequest("import: --min-from: %v", err)
+			return m, badRequest("import: lowest version to take it (min from) %q: %v", v, err)
 		}
 		m.MinFrom = ver
+	}
+	if v := fields["force"]; v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return m, badRequest("import: force %q: want true or false", v)
+		}
+		m.Force = b
 	}
 	return m, nil
 }
@@ -302,7 +318,7 @@ func parseImportFields(fields map[string]string) (importFields, error) {
 // version must be given.
 func bareImage(m importFields, files []images.File, now time.Time) (images.Image, error) {
 	if m.DevicePath == nil || m.Version == nil {
-		return images.Image{}, badRequest("import: a bare image needs --device-path and --version")
+		return images.Image{}, badRequest("import: a bare image (.nbt) needs its device path (e.g. UCPhone/Polycom/CX700/A/ENU, or OCInterim/ENU for an interim) and its version (e.g. 4.0.7577.4066): the vendor package (.exe, .cab) carries both")
 	}
 	ut := m.UpdateType
 	if ut == "" {

@@ -22,13 +22,14 @@ const progressThreshold = 4 << 20
 
 func runImport(ctx context.Context, e env, args []string) error {
 	var devicePath, version, minFrom, updateType string
-	var interim bool
+	var interim, force bool
 	c, files, err := clientCommand("import", e, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&devicePath, "device-path", "", "DeviceType/Vendor/Model/Revision/Locale, or OCInterim/<Locale> for an interim serving every model of that locale (needed for a bare .nbt; for a package, fills what its metadata leaves open)")
 		fs.StringVar(&version, "version", "", "the image's four-part version, e.g. 1.0.522.103 (needed for a bare .nbt)")
 		fs.BoolVar(&interim, "interim", false, "the image is an interim build phones pass through on the way to a release")
 		fs.StringVar(&minFrom, "min-from", "", "lowest version a phone must run to take this image directly (default: 1.0.522.0 for 3.5.x and 4.0.x, else none)")
 		fs.StringVar(&updateType, "update-type", "", "update type of the rule (default CPE)")
+		fs.BoolVar(&force, "force", false, "import even what looks like a mistake: a model no phone has reported and no rule serves, a version below the approved one, or a second Pending replacing another")
 	})
 	if err != nil {
 		return err
@@ -48,7 +49,7 @@ func runImport(ctx context.Context, e env, args []string) error {
 		total += st.Size()
 	}
 	fields := map[string]string{"device_path": devicePath, "version": version, "update_type": updateType,
-		"interim": strconv.FormatBool(interim), "min_from": minFrom}
+		"interim": strconv.FormatBool(interim), "min_from": minFrom, "force": strconv.FormatBool(force)}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() { pw.CloseWithError(writeImportBody(mw, fields, diskFiles(files), newProgress(e.stderr, total))) }()
@@ -144,7 +145,7 @@ func memoryFile(name string, b []byte) uploadFile {
 
 // writeImportBody streams the form fields and then the files.
 func writeImportBody(mw *multipart.Writer, fields map[string]string, files []uploadFile, p *progress) error {
-	for _, k := range []string{"device_path", "version", "update_type", "interim", "min_from"} {
+	for _, k := range []string{"device_path", "version", "update_type", "interim", "min_from", "force"} {
 		if err := mw.WriteField(k, fields[k]); err != nil {
 			return err
 		}
