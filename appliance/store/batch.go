@@ -23,10 +23,17 @@ type view struct {
 	devices   map[string]*Device
 	ips       map[string]string
 	timelines map[string]*timeline
+	// shared are the addresses more than one device is at, with those
+	// devices (see attribution.go).
+	shared map[string]map[string]struct{}
+	// counts are the devices by stage and model.
+	counts fleetCounts
+	// aggregated says shared and counts are built (aggregate).
+	aggregated bool
 }
 
 func newView() view {
-	return view{devices: map[string]*Device{}, ips: map[string]string{}, timelines: map[string]*timeline{}}
+	return view{devices: map[string]*Device{}, ips: map[string]string{}, timelines: map[string]*timeline{}, shared: map[string]map[string]struct{}{}}
 }
 
 // batchTxnLocked is the open memdb write transaction every write goes
@@ -55,13 +62,20 @@ func (s *Store) commitBatchLocked() {
 	s.batchChanges = s.batchChanges[:0]
 }
 
+// abortBatchLocked throws the batch away, and with it what the writer's
+// view learnt from it: the view is read back from memdb. Called with mu
+// held.
 func (s *Store) abortBatchLocked() {
-	if s.batchTxn != nil {
+	aborted := s.batchTxn != nil
+	if aborted {
 		s.batchTxn.Abort()
 	}
 	s.batchTxn, s.batchLen = nil, 0
 	s.dirty.Store(false)
 	s.batchChanges = s.batchChanges[:0]
+	if aborted {
+		s.resetViewLocked()
+	}
 }
 
 // readTxn is a read transaction that sees every observation made so far.

@@ -12,7 +12,7 @@ import (
 
 // fullEvent has every field of Event set, by reflection, so that a field
 // added to Event and forgotten in appendEventRecord fails the test.
-func fullEvent(t *testing.T) Event {
+func fullEvent(t testing.TB) Event {
 	var ev Event
 	v := reflect.ValueOf(&ev).Elem()
 	for i := range v.NumField() {

@@ -183,24 +183,36 @@ func (s *Store) replaySegment(txn *memdb.Txn, path string, last bool) (kept, cut
 	}
 	size := info.Size()
 	r := bufio.NewReaderSize(f, 1<<16)
-	var hdr [frameHeader]byte
-	var payload []byte
-	for {
-		n, ok, err := readFrame(r, hdr[:], &payload, size-kept)
-		if err != nil {
-			return kept, 0, fmt.Errorf("%s at offset %d: %w", path, kept, err)
+	readErr, applyErr := pipelined(func(emit func(decodedRecord) error) error {
+		var hdr [frameHeader]byte
+		var payload []byte
+		var dec recordDecoder
+		for off := int64(0); ; {
+			n, ok, err := readFrame(r, hdr[:], &payload, size-off)
+			if err != nil {
+				return fmt.Errorf("%s at offset %d: %w", path, off, err)
+			}
+			if !ok {
+				return nil
+			}
+			rec, err := dec.decode(payload)
+			if err != nil {
+				return nil // checksum good, payload not a record: damage like any other
+			}
+			if err := emit(decodedRecord{off: off, n: n, rec: rec}); err != nil {
+				return err
+			}
+			off += n
 		}
-		if !ok {
-			break
+	}, func(r decodedRecord) error {
+		if err := s.applyRecord(txn, r.rec); err != nil {
+			return fmt.Errorf("%s at offset %d: %w", path, r.off, err)
 		}
-		var rec record
-		if err := json.Unmarshal(payload, &rec); err != nil {
-			break // checksum good, payload not a record: damage like any other
-		}
-		if err := s.applyRecord(txn, rec); err != nil {
-			return kept, 0, fmt.Errorf("%s at offset %d: %w", path, kept, err)
-		}
-		kept += n
+		kept += r.n
+		return nil
+	})
+	if err := errors.Join(applyErr, readErr); err != nil {
+		return kept, 0, err
 	}
 	if kept == size {
 		return kept, 0, nil

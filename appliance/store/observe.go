@@ -20,10 +20,12 @@ const (
 // the disk: the event is journaled by the next group commit.
 //
 // The device is the normalised ev.MAC when set, else "SN:"+ev.Serial, else
-// the device last seen at ev.IP, else "IP:"+ev.IP. A check-in that names a
-// MAC or serial from an address whose device is an "IP:" placeholder (made
-// by a DNS query before the phone said who it is) takes the placeholder
-// over: its events move to the phone and the placeholder is deleted.
+// the device last seen at ev.IP (for a download, of the devices at that
+// address the one that was offered its file: see attribution.go), else
+// "IP:"+ev.IP. A check-in that names a MAC or serial from an address whose
+// device is an "IP:" placeholder (made by a DNS query before the phone
+// said who it is) takes the placeholder over: its events move to the
+// phone and the placeholder is deleted.
 //
 // A device that has neither checked in nor signed in is unconfirmed: at
 // most MaxUnconfirmedDevices of them are kept, the least recently seen
@@ -34,7 +36,15 @@ const (
 // every read of devices or events sees all observations made before it, and
 // WatchSets and the change feed hear of them within FlushInterval.
 func (s *Store) Observe(ev Event) Device {
-	ev.Path = slices.Clone(ev.Path)
+	if ev.Path != nil {
+		// The caller may write to its slice; the intern table's is shared
+		// by every event and device with the same hops, and never written.
+		if p, ok := internPath(ev.Path); ok {
+			ev.Path = p
+		} else {
+			ev.Path = slices.Clone(ev.Path)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastSeq++
@@ -55,7 +65,7 @@ func (s *Store) Observe(ev Event) Device {
 		return d
 	}
 	if !s.closed {
-		s.pending = append(s.pending, record{Op: opEvent, Event: &ev})
+		s.pending = append(s.pending, record{Op: opEvent, Event: s.holdEvent(&ev)})
 	}
 	if merged != "" {
 		s.batchChanges = append(s.batchChanges, Change{Table: tableDevices, ID: merged})
@@ -70,6 +80,20 @@ func (s *Store) Observe(ev Event) Device {
 	return d
 }
 
+// eventBlock is how many events waiting for the journal share one
+// allocation.
+const eventBlock = 64
+
+// holdEvent is a copy of ev that stays put until the journal has it: one
+// allocation for eventBlock events, not one each. Called with mu held.
+func (s *Store) holdEvent(ev *Event) *Event {
+	if len(s.heldEvents) == cap(s.heldEvents) {
+		s.heldEvents = make([]Event, 0, eventBlock)
+	}
+	s.heldEvents = append(s.heldEvents, *ev)
+	return &s.heldEvents[len(s.heldEvents)-1]
+}
+
 // resolveDeviceID names the phone ev came from (see Observe).
 func (s *Store) resolveDeviceID(ev Event) string {
 	switch {
@@ -79,6 +103,9 @@ func (s *Store) resolveDeviceID(ev Event) string {
 		return serialIDPrefix + ev.Serial
 	}
 	if id, ok := s.view.ips[ev.IP]; ok && ev.IP != "" {
+		if ev.Kind == EventDownload {
+			return s.downloader(ev, id)
+		}
 		return id
 	}
 	return ipIDPrefix + ev.IP
@@ -91,10 +118,14 @@ func (s *Store) resolveDeviceID(ev Event) string {
 // s.view, never txn (see view). It returns the device and the ID of a
 // placeholder it merged, if any.
 func (s *Store) observeTxn(txn *memdb.Txn, ev *Event) (Device, string, error) {
+	s.view.aggregate()
 	var d Device
-	if cur := s.view.devices[ev.DeviceID]; cur != nil {
-		d = *cur
+	cur := s.view.devices[ev.DeviceID]
+	prevIP := ""
+	if cur != nil {
+		d, prevIP = *cur, cur.IP
 	}
+	s.canonicalize(ev, cur)
 	merged := ""
 	if p := s.placeholderFor(ev); p != nil {
 		var err error
@@ -103,17 +134,17 @@ func (s *Store) observeTxn(txn *memdb.Txn, ev *Event) (Device, string, error) {
 		}
 		merged = p.ID
 	}
-	prevIP := d.IP
 	d = applyEvent(d, *ev, ev.Time)
 	stored := d
 	if err := txn.Insert(tableDevices, &stored); err != nil {
 		return d, "", err
 	}
+	s.view.counts.replace(cur, &stored)
 	s.view.devices[d.ID] = &stored
 	if err := s.moveIP(txn, d.ID, prevIP, d.IP); err != nil {
 		return d, "", err
 	}
-	tl := s.view.timelines[d.ID].appended(d.ID, ev, s.opt.MaxEventsPerDevice).withinBytes(s.opt.MaxTimelineBytes)
+	tl := s.view.timelines[d.ID].add(d.ID, ev, s.opt.MaxEventsPerDevice, s.opt.MaxTimelineBytes)
 	if err := txn.Insert(tableEvents, tl); err != nil {
 		return d, "", err
 	}
@@ -124,22 +155,65 @@ func (s *Store) observeTxn(txn *memdb.Txn, ev *Event) (Device, string, error) {
 	return d, merged, nil
 }
 
-// moveIP records that device id is at ip now, and no longer at prev.
-func (s *Store) moveIP(txn *memdb.Txn, id, prev, ip string) error {
-	if ip == "" {
-		return nil
+// canonicalize makes ev's strings ones the device keeps: those cur (the
+// device as it was, or nil) already holds, the intern table's, or copies,
+// so that a device never holds on to a request's buffer and phones share
+// what they have in common.
+func (s *Store) canonicalize(ev *Event, cur *Device) {
+	var was Device
+	if cur != nil {
+		was = *cur
 	}
-	if s.view.ips[ip] != id {
-		if err := txn.Insert(tableIPs, &ipDevice{IP: ip, DeviceID: id}); err != nil {
-			return err
-		}
-		s.view.ips[ip] = id
+	ev.DeviceID = keep(ev.DeviceID, was.ID)
+	ev.MAC = keep(ev.MAC, was.MAC)
+	if ev.MAC == ev.DeviceID {
+		ev.MAC = ev.DeviceID
 	}
-	if prev == "" || prev == ip || s.view.ips[prev] != id {
-		return nil
+	ev.Serial = keep(ev.Serial, was.Serial)
+	ev.IP = keep(ev.IP, was.IP)
+	if p := &ev.DevicePath; *p == was.DevicePath {
+		*p = was.DevicePath
+	} else {
+		p.DeviceType, p.Vendor, p.Model = canonical(p.DeviceType), canonical(p.Vendor), canonical(p.Model)
+		p.Revision, p.Locale = canonical(p.Revision), canonical(p.Locale)
 	}
-	delete(s.view.ips, prev)
-	return txn.Delete(tableIPs, &ipDevice{IP: prev, DeviceID: id})
+	switch ev.File {
+	case was.OfferedFile:
+		ev.File = was.OfferedFile
+	case was.DownloadFile:
+		ev.File = was.DownloadFile
+	default:
+		ev.File = canonical(ev.File)
+	}
+	ev.UserAgent = sameOrCanonical(ev.UserAgent, was.UserAgent)
+	ev.Handed = sameOrCanonical(ev.Handed, was.Handed)
+	ev.User = sameOrCanonical(ev.User, was.SIPUser)
+	ev.Name = sameOrCanonical(ev.Name, was.DNSName)
+	ev.Detail = canonical(ev.Detail)
+	if i := slices.Index(eventKinds, ev.Kind); i >= 0 {
+		ev.Kind = eventKinds[i]
+	} else {
+		ev.Kind = EventKind(canonical(string(ev.Kind)))
+	}
+}
+
+// eventKinds are the kinds of event the appliance makes.
+var eventKinds = []EventKind{EventCheckIn, EventDownload, EventUpload, EventDNS, EventDHCP, EventSIP, EventDirectory}
+
+// sameOrCanonical is held when it equals s, else canonical(s).
+func sameOrCanonical(s, held string) string {
+	if s == held {
+		return held
+	}
+	return canonical(s)
+}
+
+// keep is held when it equals s, else a copy of s.
+func keep(s, held string) string {
+	if s == held {
+		return held
+	}
+	return strings.Clone(s)
 }
 
 // placeholderFor is the "IP:" placeholder device a check-in that names its
@@ -157,9 +231,8 @@ func (s *Store) placeholderFor(ev *Event) *Device {
 // mergePlaceholder moves p's events to the device id (d, zero when new) and
 // deletes p. A new device starts as the placeholder was (first seen,
 // discovered or signed in); a known one keeps the earlier FirstSeen and
-// takes what p learnt since (carryLastSeen). p's address row is
-// taken over by the caller's moveIP: a placeholder is only ever seen at the
-// address in its ID.
+// takes what p learnt since (carryLastSeen). p leaves its address: the
+// caller's moveIP puts the phone there.
 func (s *Store) mergePlaceholder(txn *memdb.Txn, p *Device, d Device, id string) (Device, error) {
 	if old := s.view.timelines[p.ID]; old != nil {
 		s.view.timelines[id] = mergeTimelines(id, s.view.timelines[id], old, s.opt.MaxEventsPerDevice, s.opt.MaxTimelineBytes)
@@ -171,7 +244,11 @@ func (s *Store) mergePlaceholder(txn *memdb.Txn, p *Device, d Device, id string)
 	if err := txn.Delete(tableDevices, p); err != nil {
 		return d, err
 	}
+	s.view.counts.replace(p, nil)
 	delete(s.view.devices, p.ID)
+	if err := s.leaveIP(txn, p.ID, p.IP); err != nil {
+		return d, err
+	}
 	if d.FirstSeen.IsZero() {
 		d = *p
 		d.ID = id
@@ -259,8 +336,9 @@ func (s *Store) Devices(ws memdb.WatchSet) []Device {
 	return out
 }
 
-// Events returns a phone's timeline, oldest first (at most
-// MaxEventsPerDevice events, estimated at most MaxTimelineBytes).
+// Events returns a phone's timeline, oldest first: its newest events, at
+// most MaxEventsPerDevice of them kept in at most MaxTimelineBytes of
+// memory (the journal keeps them all). Their Path slices are shared.
 func (s *Store) Events(ws memdb.WatchSet, deviceID string) []Event {
 	ch, obj, err := s.readTxn().FirstWatch(tableEvents, indexID, deviceID)
 	if err != nil {

@@ -71,7 +71,9 @@ func frameAt(b []byte, off int) (int, record) {
 	if payload[0] != '{' || crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[off+4:]) {
 		return 0, rec
 	}
-	if json.Unmarshal(payload, &rec) != nil {
+	var dec recordDecoder
+	rec, err := dec.decode(payload)
+	if err != nil {
 		return 0, rec
 	}
 	return frameHeader + int(length), rec
@@ -161,71 +163,97 @@ func appendSnapshotLine(dst, payload []byte) []byte {
 // with their count. fn, when set, gets every valid object record, damaged
 // lines skipped (Open refuses a snapshot with damage; repair salvages).
 // Only a failing read or fn is an error; damage is in the result.
-//
-// One json.Decoder decodes every line: snapshotLines hands it the valid
-// lines one at a time, each a whole JSON object, so it never reads ahead
-// and never sees a damaged line (json.Unmarshal per line cost a third more
-// time at start-up).
 func scanSnapshot(r io.Reader, fn func(off int64, rec record) error) (snapshotScan, error) {
-	var sc snapshotScan
-	lines := &snapshotLines{sc: &sc, br: bufio.NewReaderSize(r, 1<<16)}
-	dec := json.NewDecoder(lines)
-	trailer, trailerCount, trailerOff := false, 0, int64(-1)
+	sc := snapshotScan{}
+	lines := snapshotLines{br: bufio.NewReaderSize(r, 1<<16)}
+	st := snapshotState{trailerOff: -1}
 	for {
-		var rec record
-		err := dec.Decode(&rec)
-		if lines.err != nil && !errors.Is(lines.err, io.EOF) {
-			return sc, lines.err
+		line, readErr := lines.next()
+		off := sc.size
+		sc.size += int64(len(line))
+		if len(line) > 0 {
+			if err := sc.line(&st, off, line, fn); err != nil {
+				return sc, err
+			}
 		}
-		if errors.Is(err, io.EOF) {
+		if errors.Is(readErr, io.EOF) {
 			break
 		}
-		off, n := lines.off, lines.n
-		if err != nil {
-			if syntax := (*json.SyntaxError)(nil); errors.As(err, &syntax) {
-				return sc, fmt.Errorf("snapshot line at offset %d: %w", off, err) // cannot be: json.Valid passed it
-			}
-			sc.bad(off, n, fmt.Sprintf("a %d-byte line does not decode as a record", n))
-			continue
+		if readErr != nil {
+			return sc, readErr
 		}
-		switch {
-		case off == 0 && rec.Op == opSnapshot && (rec.Format == 1 || rec.Format == snapshotFormat):
-			sc.format, sc.lastSeq = rec.Format, rec.LastSeq
-		case off == 0:
-			sc.bad(off, n, "the first line is not a snapshot header of a known format")
-			continue
-		case trailer:
-			sc.bad(off, n, "a line follows the trailer")
-			continue
-		case rec.Op == opEnd:
-			trailer, trailerCount, trailerOff = true, rec.Count, off
-		case rec.Op == opSnapshot:
-			sc.bad(off, n, "a second snapshot header")
-			continue
-		default:
-			sc.objects++
-			if fn != nil {
-				if err := fn(off, rec); err != nil {
-					return sc, err
-				}
-			}
-		}
-		sc.records++
 	}
 	lastEnd := int64(-1)
 	if k := len(sc.damage) - 1; k >= 0 {
 		lastEnd = sc.damage[k].Offset + sc.damage[k].Length
 	}
 	switch {
-	case !trailer && lastEnd != sc.size: // else the damaged last line may be it
+	case !st.trailer && lastEnd != sc.size: // else the damaged last line may be it
 		sc.bad(sc.size, 0, "the file ends before the trailer (cut short)")
-	case len(sc.damage) == 0 && trailerCount != sc.objects:
-		sc.bad(trailerOff, 0, fmt.Sprintf("the trailer counts %d records but %d were read", trailerCount, sc.objects))
+	case len(sc.damage) == 0 && st.trailerCount != sc.objects:
+		sc.bad(st.trailerOff, 0, fmt.Sprintf("the trailer counts %d records but %d were read", st.trailerCount, sc.objects))
 	}
 	for i := range sc.damage {
 		sc.damage[i].ValidAfter = sc.records - sc.before[i]
 	}
 	return sc, nil
+}
+
+// snapshotState is what scanSnapshot carries from line to line.
+type snapshotState struct {
+	dec          recordDecoder
+	trailer      bool // the trailer was read
+	trailerCount int
+	trailerOff   int64
+}
+
+// line takes the snapshot line at off (its newline included, unless the
+// file ends without one): damage, the header, the trailer, or an object
+// for fn.
+func (sc *snapshotScan) line(st *snapshotState, off int64, line []byte, fn func(off int64, rec record) error) error {
+	n := int64(len(line))
+	if line[n-1] != '\n' {
+		sc.bad(off, n, fmt.Sprintf("the file ends in the middle of a %d-byte line", n))
+		return nil
+	}
+	payload, ok := snapshotLine(line[:n-1], sc.format)
+	if !ok || len(payload) == 0 || payload[0] != '{' {
+		sc.bad(off, n, fmt.Sprintf("a %d-byte line fails its checksum or does not decode", n))
+		return nil
+	}
+	rec, err := st.dec.decode(payload)
+	if err != nil {
+		if syntax := (*json.SyntaxError)(nil); errors.As(err, &syntax) {
+			sc.bad(off, n, fmt.Sprintf("a %d-byte line fails its checksum or does not decode", n))
+		} else {
+			sc.bad(off, n, fmt.Sprintf("a %d-byte line does not decode as a record", n))
+		}
+		return nil
+	}
+	switch {
+	case off == 0 && rec.Op == opSnapshot && (rec.Format == 1 || rec.Format == snapshotFormat):
+		sc.format, sc.lastSeq = rec.Format, rec.LastSeq
+	case off == 0:
+		sc.bad(off, n, "the first line is not a snapshot header of a known format")
+		return nil
+	case st.trailer:
+		sc.bad(off, n, "a line follows the trailer")
+		return nil
+	case rec.Op == opEnd:
+		st.trailer, st.trailerCount, st.trailerOff = true, rec.Count, off
+	case rec.Op == opSnapshot:
+		sc.bad(off, n, "a second snapshot header")
+		return nil
+	default:
+		sc.objects++
+		if fn != nil {
+			if err := fn(off, rec); err != nil {
+				return err
+			}
+		}
+	}
+	sc.records++
+	return nil
 }
 
 // bad records damage at off, n bytes long; a damaged line right after
@@ -240,54 +268,24 @@ func (sc *snapshotScan) bad(off, n int64, reason string) {
 	sc.before = append(sc.before, sc.records)
 }
 
-// snapshotLines reads a snapshot's lines and hands out the valid ones, one
-// per Read (in pieces when p is short), as the JSON and its newline; it
-// records the others as damage in sc. off and n are the offset and length
-// of the line handed out last; err is sticky (io.EOF at the end).
+// snapshotLines reads a snapshot's lines, whatever their length.
 type snapshotLines struct {
-	sc      *snapshotScan
-	br      *bufio.Reader
-	long    []byte
-	pending []byte
-	off, n  int64
-	err     error
+	br   *bufio.Reader
+	long []byte
 }
 
-func (l *snapshotLines) Read(p []byte) (int, error) {
-	for len(l.pending) == 0 {
-		if l.err != nil {
-			return 0, l.err
-		}
-		line, err := l.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) { // a line longer than the buffer
-			l.long = append(l.long[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = l.br.ReadSlice('\n')
-				l.long = append(l.long, line...)
-			}
-			line = l.long
-		}
-		off := l.sc.size
-		l.sc.size += int64(len(line))
-		if err != nil {
-			l.err = err
-		}
-		if len(line) == 0 {
-			continue
-		}
-		n := int64(len(line))
-		if line[len(line)-1] != '\n' {
-			l.sc.bad(off, n, fmt.Sprintf("the file ends in the middle of a %d-byte line", n))
-			continue
-		}
-		payload, ok := snapshotLine(line[:len(line)-1], l.sc.format)
-		if !ok || len(payload) == 0 || payload[0] != '{' || !json.Valid(payload) {
-			l.sc.bad(off, n, fmt.Sprintf("a %d-byte line fails its checksum or does not decode", n))
-			continue
-		}
-		l.pending, l.off, l.n = line[len(line)-len(payload)-1:], off, n
+// next is the next line with its newline (without one at the end of the
+// file), valid until the next call, and the read's error (io.EOF at the
+// end), which may come with a last line.
+func (l *snapshotLines) next() ([]byte, error) {
+	line, err := l.br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, err
 	}
-	n := copy(p, l.pending)
-	l.pending = l.pending[n:]
-	return n, nil
+	l.long = append(l.long[:0], line...) // a line longer than the buffer
+	for errors.Is(err, bufio.ErrBufferFull) {
+		line, err = l.br.ReadSlice('\n')
+		l.long = append(l.long, line...)
+	}
+	return l.long, err
 }

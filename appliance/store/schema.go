@@ -142,7 +142,7 @@ func eventsTableSchema() *memdb.TableSchema {
 			indexID: {
 				Name:    indexID,
 				Unique:  true,
-				Indexer: stringIndexer[timeline]{Of: "DeviceID", of: func(t *timeline) string { return t.DeviceID }},
+				Indexer: stringIndexer[timeline]{Of: "DeviceID", of: func(t *timeline) string { return t.DeviceID }, keyOf: func(t *timeline) []byte { return t.key }},
 			},
 		},
 	}
@@ -155,6 +155,10 @@ type stringIndexer[T any] struct {
 	Of        string // what is indexed, for the schema golden file
 	Lowercase bool   // fold case on write and on lookup
 	of        func(*T) string
+	// keyOf, when set, is the object's key as FromObject makes it, kept
+	// in the object (nil: not kept), so that a row rewritten on every
+	// Observe does not make its key again each time.
+	keyOf func(*T) []byte
 }
 
 func (x stringIndexer[T]) FromObject(obj any) (bool, []byte, error) {
@@ -165,6 +169,11 @@ func (x stringIndexer[T]) FromObject(obj any) (bool, []byte, error) {
 	s := x.of(o)
 	if s == "" {
 		return false, nil, nil
+	}
+	if x.keyOf != nil {
+		if k := x.keyOf(o); k != nil {
+			return true, k, nil
+		}
 	}
 	return true, x.key(s, 8), nil
 }

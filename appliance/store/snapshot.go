@@ -197,13 +197,20 @@ func (s *Store) readSnapshot(txn *memdb.Txn, path string) (snapshotScan, error) 
 		return snapshotScan{}, err
 	}
 	defer f.Close()
-	sc, err := scanSnapshot(f, func(off int64, rec record) error {
-		if err := s.loadSnapshotRecord(txn, rec); err != nil {
-			return fmt.Errorf("%s at offset %d: %w", path, off, err)
+	var sc snapshotScan
+	scanErr, applyErr := pipelined(func(emit func(decodedRecord) error) error {
+		var err error
+		sc, err = scanSnapshot(f, func(off int64, rec record) error {
+			return emit(decodedRecord{off: off, rec: rec})
+		})
+		return err
+	}, func(r decodedRecord) error {
+		if err := s.loadSnapshotRecord(txn, r.rec); err != nil {
+			return fmt.Errorf("%s at offset %d: %w", path, r.off, err)
 		}
 		return nil
 	})
-	if err != nil {
+	if err := errors.Join(applyErr, scanErr); err != nil {
 		return sc, err
 	}
 	s.lastSeq = max(s.lastSeq, sc.lastSeq)

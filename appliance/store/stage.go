@@ -132,10 +132,9 @@ func applyCheckIn(d Device, ev Event, now time.Time) Device {
 
 	switch {
 	case d.FetchedCount >= failAfter:
-		setStage(&d, StageFailed, "fetched "+d.DownloadFile+" for "+d.Offered.String()+" but still reports "+
-			d.Version.String()+" after "+strconv.Itoa(d.FetchedCount)+" check-ins", now)
+		setStage(&d, StageFailed, failedReason(d), now)
 	case d.SameOffer >= stallAfter && d.DownloadBytes == 0:
-		setStage(&d, StageStalled, "offered "+d.Offered.String()+" "+strconv.Itoa(d.SameOffer)+" times without fetching it", now)
+		setStage(&d, StageStalled, stalledReason(d), now)
 	case fetched(d):
 		setStage(&d, StageWaiting, "", now)
 	case ev.Interim:
@@ -173,6 +172,42 @@ func applyDownload(d Device, ev Event, now time.Time) Device {
 		setStage(&d, StageDownloading, "", now)
 	}
 	return d
+}
+
+// stalledReason is why d is stalled: "offered 1.0.522.103 3 times
+// without fetching it". It is made again at each check-in of a stalled
+// phone, in one allocation.
+func stalledReason(d Device) string {
+	var b [96]byte
+	out := append(b[:0], "offered "...)
+	out = appendVersionText(out, d.Offered)
+	out = append(out, ' ')
+	out = strconv.AppendInt(out, int64(d.SameOffer), 10)
+	return string(append(out, " times without fetching it"...))
+}
+
+// failedReason is why d failed: "fetched CPE.nbt for 1.0.522.103 but
+// still reports 1.0.199.0 after 3 check-ins".
+func failedReason(d Device) string {
+	var b [160]byte
+	out := append(b[:0], "fetched "...)
+	out = append(out, d.DownloadFile...)
+	out = append(out, " for "...)
+	out = appendVersionText(out, d.Offered)
+	out = append(out, " but still reports "...)
+	out = appendVersionText(out, d.Version)
+	out = append(out, " after "...)
+	out = strconv.AppendInt(out, int64(d.FetchedCount), 10)
+	return string(append(out, " check-ins"...))
+}
+
+// appendVersionText appends v as images.Version.String writes it.
+func appendVersionText(b []byte, v images.Version) []byte {
+	b = strconv.AppendUint(b, uint64(v[0]), 10)
+	for _, p := range v[1:] {
+		b = strconv.AppendUint(append(b, '.'), uint64(p), 10)
+	}
+	return b
 }
 
 // fetched reports whether the offered image was transferred completely.

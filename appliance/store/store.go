@@ -26,10 +26,10 @@ type Options struct {
 	// MaxEventsPerDevice bounds each phone's timeline; the oldest events
 	// are dropped. Default 500.
 	MaxEventsPerDevice int
-	// MaxTimelineBytes bounds each phone's timeline by the estimated
-	// memory of its events (eventBytes); the oldest are dropped, the
-	// newest always kept. Default 512 KiB: 500 ordinary events (about
-	// 600 bytes each, estimated) fit, and the count bound rules.
+	// MaxTimelineBytes bounds the memory of each phone's timeline (its
+	// encoded events, timeline.size); the oldest are dropped, the newest
+	// always kept. Default 512 KiB: 500 ordinary events (20 to 30 bytes
+	// each) fit many times over, and the count bound rules.
 	MaxTimelineBytes int
 	// MaxUnconfirmedDevices bounds the devices that have neither checked
 	// in nor signed in (known only from DNS, DHCP, uploads, SIP or
@@ -121,6 +121,7 @@ type Store struct {
 	lastSeq      uint64     // of the newest event
 	view         view       // what the batch holds, for the writer
 	pending      []record   // not yet written to the journal (at most MaxHeldObservations while it cannot be)
+	heldEvents   []Event    // where pending's events are kept, a block at a time (observe.go)
 	dropped      uint64     // observations dropped from pending for that bound
 	batchTxn     *memdb.Txn // open write transaction of not yet visible observations
 	batchLen     int

@@ -3,173 +3,238 @@ package store
 import (
 	"cmp"
 	"slices"
-	"unsafe"
 )
 
-// chunkSize is how many events share one backing array in a timeline.
-const chunkSize = 32
-
-// timeline is one phone's events, oldest first: a row of the events table,
-// so that an Observe writes one small row instead of inserting an event
-// row and deleting another.
+// timeline is one phone's newest events, oldest first, encoded (see
+// eventcode.go): a row of the events table, so that an Observe writes one
+// small row instead of inserting an event row and deleting another.
 //
-// Appending makes a new timeline that shares the chunks with the old one:
-// the new event goes into a slot past the end of every older timeline of
-// the device, so readers holding one never see it change. That holds only
-// because timelines of a device form a single chain: appended must be
-// called on the newest one (the writer's view), never twice on the same.
-// An append costs one small allocation whatever the bound.
-//
-// A timeline keeps between bound and bound+chunkSize-1 events (whole chunks
-// are dropped from the front); events reports only the newest bound. When
-// a chunk is dropped the list of chunks is copied, so that nothing the
-// newest timeline holds refers to a dropped chunk: dropped events are freed
-// as soon as no reader holds an older timeline. Bytes is what the events
-// held are estimated to cost (eventBytes); withinBytes bounds it.
+// The events are buf[start:], n of them. Appending makes a new timeline
+// that shares buf with the old one: the new event is written past
+// len(buf), where no older timeline of the device looks, so readers
+// holding one never see it change. That holds only because timelines of a
+// device form a single chain: add is called on the newest one (the
+// writer's view), never twice on the same. The oldest events are dropped
+// by moving start; when buf is full, the events kept are written into a
+// new buffer with room for about half as many again, so a timeline holds
+// at most bound events and, with a byte limit, a buffer of at most that
+// many bytes: once no reader holds an older timeline, nothing else of the
+// dropped events stays in memory. The full history is in the journal.
 type timeline struct {
 	DeviceID string
-	chunks   [][]*Event // each chunkSize long
-	first    int        // slot of the oldest event in chunks[0]
+	key      []byte // DeviceID and a NUL: the events table's key, made once per device
+	buf      []byte
+	start    int
 	n        int
-	bytes    int // eventBytes of the n events held
+	base     eventBase
 }
 
-// eventOverhead is what an event costs besides its strings: the struct
-// itself and the slot that points at it.
-const eventOverhead = int(unsafe.Sizeof(Event{})) + int(unsafe.Sizeof((*Event)(nil)))
-
-// eventBytes estimates the memory an event holds: the struct and every
-// string and slice it points to (strings shared with other objects are
-// counted as if they were not: an estimate that errs on the large side).
-func eventBytes(e *Event) int {
-	n := eventOverhead + len(e.DeviceID) + len(e.Kind) + len(e.IP) + len(e.MAC) + len(e.Serial)
-	p := e.DevicePath
-	n += len(p.DeviceType) + len(p.Vendor) + len(p.Model) + len(p.Revision) + len(p.Locale)
-	n += len(e.Path) * int(unsafe.Sizeof(e.Reported))
-	n += len(e.File) + len(e.Name) + len(e.SIPStep) + len(e.User) + len(e.UserAgent) + len(e.Handed)
-	n += len(e.DirectoryStep) + len(e.DirectoryError) + len(e.Detail)
-	return n
-}
+// minSlack is the least room a new buffer has for appends.
+const minSlack = 64
 
 // appended is t with ev added, trimmed to bound events. t may be nil.
 func (t *timeline) appended(deviceID string, ev *Event, bound int) *timeline {
-	nt := &timeline{}
-	if t != nil {
-		*nt = *t
+	return t.add(deviceID, ev, bound, 0)
+}
+
+// add is t with ev added, trimmed to bound events and to a buffer of at
+// most maxBytes (0: no limit; the newest event is always kept). t may be
+// nil.
+func (t *timeline) add(deviceID string, ev *Event, bound, maxBytes int) *timeline {
+	if t != nil && t.n > 0 && t.DeviceID == deviceID {
+		var scratch [128]byte
+		enc := appendEvent(scratch[:0], ev, &t.base)
+		if len(t.buf)+len(enc) <= cap(t.buf) {
+			nt := *t
+			nt.buf = append(t.buf, enc...)
+			nt.n++
+			nt.dropOldest(bound)
+			return &nt
+		}
 	}
-	nt.DeviceID = deviceID
-	end := nt.first + nt.n
-	if end == len(nt.chunks)*chunkSize {
-		nt.chunks = append(nt.chunks, make([]*Event, chunkSize))
+	return t.rebuilt(deviceID, ev, bound, maxBytes)
+}
+
+// dropOldest forgets the oldest events beyond bound.
+func (t *timeline) dropOldest(bound int) {
+	for t.n > max(bound, 1) {
+		t.start += eventLen(t.buf, t.start)
+		t.n--
 	}
-	nt.chunks[end/chunkSize][end%chunkSize] = ev
-	nt.n++
-	nt.bytes += eventBytes(ev)
-	dropped := false
-	for len(nt.chunks) > 1 && nt.n-(chunkSize-nt.first) >= bound {
-		nt.dropFirstChunk()
-		dropped = true
+}
+
+// size is the memory the timeline's events take: its buffer.
+func (t *timeline) size() int {
+	if t == nil {
+		return 0
 	}
-	if dropped {
-		nt.chunks = slices.Clone(nt.chunks)
+	return cap(t.buf)
+}
+
+// withinBytes is t with its oldest events dropped until its buffer is at
+// most maxBytes (0: no limit); the newest event is always kept. It returns
+// t itself when t is within the limit.
+func (t *timeline) withinBytes(maxBytes int) *timeline {
+	if t == nil || t.n == 0 || maxBytes <= 0 || cap(t.buf) <= maxBytes {
+		return t
+	}
+	return t.rebuilt(t.DeviceID, nil, t.n, maxBytes)
+}
+
+// rebuilt writes the newest events of t, and ev (when not nil), into a
+// new buffer, at most bound events and maxBytes bytes (0: no limit), with
+// room to append. The events are written again against a new base only
+// when the phone's home address or serial changed.
+func (t *timeline) rebuilt(deviceID string, ev *Event, bound, maxBytes int) *timeline {
+	olds := t.offsets()
+	keep := max(bound, 1)
+	if ev != nil {
+		keep--
+	}
+	olds = olds[max(len(olds)-keep, 0):]
+
+	base, same := t.nextBase(deviceID, ev, olds)
+	enc := make([]byte, 0, t.encodedLen()+minSlack)
+	sizes := make([]int, 0, len(olds)+1)
+	var e Event
+	for _, off := range olds {
+		before := len(enc)
+		if same {
+			enc = append(enc, t.buf[off:off+eventLen(t.buf, off)]...)
+		} else {
+			decodeEvent(t.buf, off, &t.base, &e)
+			enc = appendEvent(enc, &e, &base)
+		}
+		sizes = append(sizes, len(enc)-before)
+	}
+	if ev != nil {
+		before := len(enc)
+		enc = appendEvent(enc, ev, &base)
+		sizes = append(sizes, len(enc)-before)
+	}
+	// Dropping events for the byte limit drops a quarter more, so that
+	// the next appends do not each write a new buffer.
+	limit := maxBytes
+	if maxBytes > 0 && len(enc) > maxBytes {
+		limit = maxBytes - maxBytes/4
+	}
+	from, dropped := 0, 0
+	for maxBytes > 0 && len(enc)-from > limit && dropped < len(sizes)-1 {
+		from += sizes[dropped]
+		dropped++
+	}
+	live := len(enc) - from
+	room := live + max(live/2, minSlack)
+	if maxBytes > 0 {
+		room = min(room, max(maxBytes, live))
+	}
+	nt := &timeline{DeviceID: deviceID, base: base, n: len(sizes) - dropped}
+	nt.buf = append(make([]byte, 0, room), enc[from:]...)
+	if t != nil && t.DeviceID == deviceID && t.key != nil {
+		nt.key = t.key
+	} else {
+		nt.key = append([]byte(deviceID), 0)
 	}
 	return nt
 }
 
-// dropFirstChunk forgets chunks[0] and the events it holds. The caller
-// copies nt.chunks afterwards (the backing array still points at the
-// dropped chunk).
-func (nt *timeline) dropFirstChunk() {
-	for i := nt.first; i < chunkSize && i < nt.first+nt.n; i++ {
-		nt.bytes -= eventBytes(nt.chunks[0][i])
+// nextBase is the base for a rebuilt timeline whose newest event is ev
+// (nil: the newest of olds): home address and serial the newest event's.
+// same says it is t's own, so that t's events need not be written again.
+func (t *timeline) nextBase(deviceID string, ev *Event, olds []int) (eventBase, bool) {
+	var newest Event
+	switch {
+	case ev != nil:
+		newest = *ev
+	case len(olds) > 0:
+		decodeEvent(t.buf, olds[len(olds)-1], &t.base, &newest)
 	}
-	nt.n -= min(chunkSize-nt.first, nt.n)
-	nt.first = 0
-	nt.chunks = nt.chunks[1:]
-}
-
-// withinBytes is t trimmed, oldest first, until the events it holds are
-// estimated at no more than maxBytes (0: no limit); the newest event is
-// always kept. It returns t itself when t is within the limit. Whole
-// chunks are dropped, so a trimmed timeline holds between maxBytes less
-// one chunk's events and maxBytes; a single chunk over the limit is copied
-// with only its newest events.
-func (t *timeline) withinBytes(maxBytes int) *timeline {
-	if t == nil || maxBytes <= 0 || t.bytes <= maxBytes {
-		return t
-	}
-	nt := *t
-	for len(nt.chunks) > 1 && nt.bytes > maxBytes {
-		nt.dropFirstChunk()
-	}
-	if nt.bytes <= maxBytes {
-		nt.chunks = slices.Clone(nt.chunks)
-		return &nt
-	}
-	// One chunk, over the limit on its own: keep its newest events that
-	// fit (at least one) in a chunk of their own.
-	keep, size := 0, 0
-	for i := nt.first + nt.n - 1; i >= nt.first; i-- {
-		b := eventBytes(nt.chunks[0][i])
-		if keep > 0 && size+b > maxBytes {
-			break
+	ip, serial := newest.IP, newest.Serial
+	if t != nil && t.DeviceID == deviceID {
+		ip, serial = cmp.Or(ip, t.base.ip), cmp.Or(serial, t.base.serial)
+		if t.n > 0 && ip == t.base.ip && serial == t.base.serial {
+			return t.base, true
 		}
-		keep, size = keep+1, size+b
 	}
-	c := make([]*Event, chunkSize)
-	copy(c, nt.chunks[0][nt.first+nt.n-keep:nt.first+nt.n])
-	nt.chunks, nt.first, nt.n, nt.bytes = [][]*Event{c}, 0, keep, size
-	return &nt
+	return baseFor(deviceID, &newest, ip, serial), false
 }
 
-// events returns copies of the newest bound events, oldest first.
+// encodedLen is how many bytes t's events take.
+func (t *timeline) encodedLen() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.buf) - t.start
+}
+
+// offsets are where t's events start in t.buf, oldest first.
+func (t *timeline) offsets() []int {
+	if t == nil {
+		return nil
+	}
+	offs := make([]int, 0, t.n)
+	for off, i := t.start, 0; i < t.n; i++ {
+		offs = append(offs, off)
+		off += eventLen(t.buf, off)
+	}
+	return offs
+}
+
+// events returns the newest bound events, oldest first.
 func (t *timeline) events(bound int) []Event {
 	if t == nil {
 		return nil
 	}
 	skip := max(t.n-bound, 0)
-	out := make([]Event, 0, t.n-skip)
-	for i := t.first + skip; i < t.first+t.n; i++ {
-		out = append(out, *t.chunks[i/chunkSize][i%chunkSize])
+	out := make([]Event, t.n-skip)
+	off := t.start
+	for range skip {
+		off += eventLen(t.buf, off)
+	}
+	for i := range out {
+		off = decodeEvent(t.buf, off, &t.base, &out[i])
 	}
 	return out
 }
 
-// all calls fn for every event kept, oldest first.
+// all calls fn for every event kept, oldest first. The event fn is given
+// is valid only until fn returns: fn copies what it keeps.
 func (t *timeline) all(fn func(*Event)) {
 	if t == nil {
 		return
 	}
-	for i := t.first; i < t.first+t.n; i++ {
-		fn(t.chunks[i/chunkSize][i%chunkSize])
+	var e Event
+	for off, i := t.start, 0; i < t.n; i++ {
+		off = decodeEvent(t.buf, off, &t.base, &e)
+		fn(&e)
 	}
 }
 
 // newest is the Seq of the newest event kept, 0 for none.
 func (t *timeline) newest() uint64 {
-	if t == nil || t.n == 0 {
-		return 0
-	}
-	i := t.first + t.n - 1
-	return t.chunks[i/chunkSize][i%chunkSize].Seq
+	var seq uint64
+	t.all(func(e *Event) { seq = e.Seq })
+	return seq
 }
 
 // mergeTimelines is a new timeline for deviceID holding the events of a
 // and b in Seq order, each re-labelled with deviceID, trimmed to bound
 // events and maxBytes (0: no limit).
 func mergeTimelines(deviceID string, a, b *timeline, bound, maxBytes int) *timeline {
-	var evs []*Event
-	a.all(func(e *Event) { evs = append(evs, e) })
-	b.all(func(e *Event) { evs = append(evs, e) })
-	slices.SortFunc(evs, func(x, y *Event) int { return cmp.Compare(x.Seq, y.Seq) })
+	evs := append(a.events(a.len()), b.events(b.len())...)
+	slices.SortStableFunc(evs, func(x, y Event) int { return cmp.Compare(x.Seq, y.Seq) })
 	var t *timeline
-	for _, e := range evs {
-		if e.DeviceID != deviceID {
-			relabelled := *e
-			relabelled.DeviceID = deviceID
-			e = &relabelled
-		}
-		t = t.appended(deviceID, e, bound)
+	for i := range evs {
+		evs[i].DeviceID = deviceID
+		t = t.add(deviceID, &evs[i], bound, maxBytes)
 	}
-	return t.withinBytes(maxBytes)
+	return t
+}
+
+// len is how many events t keeps.
+func (t *timeline) len() int {
+	if t == nil {
+		return 0
+	}
+	return t.n
 }

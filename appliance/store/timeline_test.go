@@ -1,12 +1,12 @@
 package store
 
 import (
-	"runtime"
 	"strings"
 	"testing"
-	"weak"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tanjay-lab/tanjay/images"
 )
 
 func seqs(evs []Event) []uint64 {
@@ -25,6 +25,15 @@ func seqRange(from, to uint64) []uint64 {
 	return out
 }
 
+// checkInEvent is a check-in as a CX700 on the beta build makes it.
+func checkInEvent(seq uint64) *Event {
+	return &Event{
+		Seq: seq, DeviceID: mac, Time: time.Date(2026, 12, 6, 9, 0, int(seq), 0, time.UTC), Kind: EventCheckIn,
+		IP: "10.0.0.5", MAC: mac, Serial: "1108015382", DevicePath: cx700,
+		Reported: vBeta, Offered: vInterim, Target: vRelease, Path: []images.Version{vInterim, vRelease}, File: "CPE.nbt",
+	}
+}
+
 func TestTimelineBound(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -33,17 +42,17 @@ func TestTimelineBound(t *testing.T) {
 	}{
 		{"under the bound", 40, 10, 1},
 		{"at the bound", 40, 40, 1},
-		{"past a chunk", 40, 100, 61},
-		{"bound below a chunk", 3, 70, 68},
+		{"past the bound", 40, 100, 61},
+		{"many times the bound", 3, 70, 68},
 		{"bound of one", 1, 5, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var tl *timeline
 			for i := 1; i <= tt.n; i++ {
-				tl = tl.appended("d", &Event{Seq: uint64(i), DeviceID: "d"}, tt.bound)
-				if tl.n < min(i, tt.bound) || tl.n >= tt.bound+chunkSize {
-					t.Fatalf("after %d events the timeline keeps %d", i, tl.n)
+				tl = tl.appended(mac, checkInEvent(uint64(i)), tt.bound)
+				if tl.n != min(i, tt.bound) {
+					t.Fatalf("after %d events the timeline keeps %d, want %d", i, tl.n, min(i, tt.bound))
 				}
 			}
 			if diff := cmp.Diff(seqRange(tt.wantFirst, uint64(tt.n)), seqs(tl.events(tt.bound))); diff != "" {
@@ -54,13 +63,13 @@ func TestTimelineBound(t *testing.T) {
 }
 
 // TestTimelineReadersSeeNoChange: readers hold old timelines while the
-// writer appends to the newest, across chunk boundaries and trims.
+// writer appends to the newest, across new buffers and trims.
 func TestTimelineReadersSeeNoChange(t *testing.T) {
 	var tl *timeline
 	var held []*timeline
 	var want [][]Event
 	for i := 1; i <= 200; i++ {
-		tl = tl.appended("d", &Event{Seq: uint64(i)}, 40)
+		tl = tl.appended(mac, checkInEvent(uint64(i)), 40)
 		if i%7 == 0 {
 			held = append(held, tl)
 			want = append(want, tl.events(40))
@@ -74,13 +83,13 @@ func TestTimelineReadersSeeNoChange(t *testing.T) {
 }
 
 // TestTimelineReadersSeeNoChangeWithByteCap: the same, with byte trims
-// (whole chunks, and a lone chunk copied) between the appends.
+// between the appends.
 func TestTimelineReadersSeeNoChangeWithByteCap(t *testing.T) {
 	var tl *timeline
 	var held []*timeline
 	var want [][]Event
 	for i := 1; i <= 300; i++ {
-		tl = tl.appended("d", &Event{Seq: uint64(i), Detail: strings.Repeat("x", (i%5)*400)}, 1000).withinBytes(8 << 10)
+		tl = tl.add("d", &Event{Seq: uint64(i), DeviceID: "d", Detail: strings.Repeat("x", (i%5)*400)}, 1000, 8<<10)
 		if i%7 == 0 {
 			held = append(held, tl)
 			want = append(want, tl.events(1000))
@@ -93,39 +102,38 @@ func TestTimelineReadersSeeNoChangeWithByteCap(t *testing.T) {
 	}
 }
 
-// sizedEvent is an event whose estimate is about n bytes.
+// sizedEvent is an event of about n bytes: its detail, stored in full.
 func sizedEvent(seq uint64, n int) *Event {
-	return &Event{Seq: seq, DeviceID: "d", Kind: EventDNS, Detail: strings.Repeat("d", max(n-eventOverhead, 0))}
+	return &Event{Seq: seq, DeviceID: "d", Kind: EventDNS, Detail: strings.Repeat("d", max(n, maxInternLen+1))}
 }
 
 func TestTimelineByteCap(t *testing.T) {
 	tests := []struct {
-		name           string
-		size, maxBytes int
-		n              int
-		wantMin        int // fewest events kept at the end
+		name     string
+		event    func(seq uint64) *Event
+		maxBytes int
+		n        int
+		wantMin  int // fewest events kept at the end
 	}{
-		{"ordinary events: the count bound rules", 600, DefaultMaxTimelineBytes, 2000, 500},
-		{"large events: the byte cap rules", 4 << 10, 64 << 10, 500, (64<<10)/(4<<10) - chunkSize},
-		{"events over a chunk's share: a lone chunk is cut", 40 << 10, 64 << 10, 100, 1},
-		{"one event over the cap is kept alone", 100 << 10, 64 << 10, 10, 1},
+		{"ordinary events: the count bound rules", checkInEvent, DefaultMaxTimelineBytes, 2000, 500},
+		{"large events: the byte cap rules", func(s uint64) *Event { return sizedEvent(s, 4<<10) }, 64 << 10, 500, (64 << 10) * 3 / 4 / (4 << 10)},
+		{"events near the cap: one at a time", func(s uint64) *Event { return sizedEvent(s, 40<<10) }, 64 << 10, 100, 1},
+		{"one event over the cap is kept alone", func(s uint64) *Event { return sizedEvent(s, 100<<10) }, 64 << 10, 10, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var tl *timeline
 			for i := 1; i <= tt.n; i++ {
-				tl = tl.appended("d", sizedEvent(uint64(i), tt.size), 500).withinBytes(tt.maxBytes)
-				sum := 0
-				tl.all(func(e *Event) { sum += eventBytes(e) })
-				if sum != tl.bytes {
-					t.Fatalf("after %d events the timeline counts %d bytes, its events are %d", i, tl.bytes, sum)
+				tl = tl.add("d", tt.event(uint64(i)), 500, tt.maxBytes)
+				if tl.size() > tt.maxBytes && tl.n > 1 {
+					t.Fatalf("after %d events the timeline holds %d events in %d bytes, over the cap %d", i, tl.n, tl.size(), tt.maxBytes)
 				}
-				if tl.bytes > tt.maxBytes && tl.n > 1 {
-					t.Fatalf("after %d events the timeline holds %d events of %d bytes, over the cap %d", i, tl.n, tl.bytes, tt.maxBytes)
+				if tl.n > 500 {
+					t.Fatalf("after %d events the timeline holds %d events, over the bound", i, tl.n)
 				}
 			}
 			evs := tl.events(500)
-			if len(evs) < max(tt.wantMin, 1) || evs[len(evs)-1].Seq != uint64(tt.n) {
+			if len(evs) < tt.wantMin || evs[len(evs)-1].Seq != uint64(tt.n) {
 				t.Errorf("kept %d events, newest %d; want at least %d and the newest, %d", len(evs), evs[len(evs)-1].Seq, tt.wantMin, tt.n)
 			}
 			if diff := cmp.Diff(seqRange(uint64(tt.n-len(evs)+1), uint64(tt.n)), seqs(evs)); diff != "" {
@@ -135,30 +143,35 @@ func TestTimelineByteCap(t *testing.T) {
 	}
 }
 
-// TestTimelineReleasesDroppedEvents: once the garbage collector has run,
-// no event the newest timeline dropped is alive (re-slicing the list of
-// chunks kept the dropped chunks reachable through its backing array).
-func TestTimelineReleasesDroppedEvents(t *testing.T) {
+// TestTimelineHoldsOnlyWhatItKeeps: the newest timeline's buffer is sized
+// by the events it keeps, not by how many were ever appended (re-slicing
+// kept everything dropped reachable).
+func TestTimelineHoldsOnlyWhatItKeeps(t *testing.T) {
 	for _, maxBytes := range []int{0, 16 << 10} {
 		var tl *timeline
-		var all []weak.Pointer[Event]
 		for i := 1; i <= 5_000; i++ {
-			e := sizedEvent(uint64(i), 512)
-			all = append(all, weak.Make(e))
-			tl = tl.appended("d", e, 100).withinBytes(maxBytes)
+			tl = tl.add("d", sizedEvent(uint64(i), 512), 100, maxBytes)
 		}
-		runtime.GC()
-		oldest := tl.events(tl.n)[0].Seq
-		alive := 0
-		for _, w := range all {
-			if e := w.Value(); e != nil && e.Seq < oldest {
-				alive++
-			}
+		live := tl.encodedLen()
+		if limit := 2*live + minSlack; tl.size() > limit {
+			t.Errorf("byte cap %d: the timeline's buffer is %d bytes for %d bytes of events", maxBytes, tl.size(), live)
 		}
-		if alive > 0 {
-			t.Errorf("byte cap %d: %d dropped events still alive (the timeline holds %d)", maxBytes, alive, tl.n)
+		if maxBytes == 0 && tl.n != 100 {
+			t.Errorf("no byte cap: keeps %d events, want 100", tl.n)
 		}
-		runtime.KeepAlive(tl)
+	}
+}
+
+// TestTimelineSmall: an ordinary event takes a few tens of bytes.
+func TestTimelineSmall(t *testing.T) {
+	var tl *timeline
+	for i := 1; i <= 1000; i++ {
+		ev := checkInEvent(uint64(i))
+		ev.Time = ev.Time.Add(time.Duration(i) * 7 * time.Minute)
+		tl = tl.appended(mac, ev, 100)
+	}
+	if per := tl.encodedLen() / tl.n; per > 32 {
+		t.Errorf("a check-in takes %d bytes, want at most 32", per)
 	}
 }
 

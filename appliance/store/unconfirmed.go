@@ -153,12 +153,11 @@ func (s *Store) deleteDevice(txn *memdb.Txn, id string) error {
 	if d == nil {
 		return nil
 	}
-	if d.IP != "" && s.view.ips[d.IP] == id {
-		if err := txn.Delete(tableIPs, &ipDevice{IP: d.IP, DeviceID: id}); err != nil {
-			return err
-		}
-		delete(s.view.ips, d.IP)
+	s.view.aggregate()
+	if err := s.leaveIP(txn, id, d.IP); err != nil {
+		return err
 	}
+	s.view.counts.replace(d, nil)
 	delete(s.view.devices, id)
 	return txn.Delete(tableDevices, d)
 }
