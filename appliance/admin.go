@@ -152,3 +152,31 @@ func runDevices(ctx context.Context, e env, args []string) error {
 	writeDevices(e.stdout, devices, time.Now())
 	return nil
 }
+
+// runPending is `tanjay pending RULE VERSION`: an image the appliance
+// already has becomes the rule's Pending version again — after a Restore,
+// the way back without importing the files again; approve it next.
+func runPending(ctx context.Context, e env, args []string) error {
+	c, rest, err := clientCommand("pending", e, args, nil)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 2 {
+		return usagef("want a rule as `tanjay rules` prints it and an imported version, e.g. tanjay pending UCPhone/Polycom/CX700/A/ENU/CPE 4.0.7577.4066")
+	}
+	if _, err := images.ParseRuleKey(rest[0]); err != nil {
+		return usagef("%v", err)
+	}
+	if _, err := images.ParseVersion(rest[1]); err != nil {
+		return usagef("version %q: %v", rest[1], err)
+	}
+	var res ruleResult
+	if err := c.postJSON(ctx, "/api/v1/rules/pending", ruleRequest{Rule: rest[0], Version: rest[1]}, &res); err != nil {
+		return err
+	}
+	for _, r := range res.Changed {
+		fmt.Fprintf(e.stdout, "pending %s: approved %s, pending %s, restore %s (test devices take it now; `approve` to give it to every phone)\n",
+			r.Key, ver(r.Approved), ver(r.Pending), ver(r.Restore))
+	}
+	return nil
+}

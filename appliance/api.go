@@ -96,6 +96,9 @@ func decodeJSON(r *http.Request, v any) error {
 type ruleRequest struct {
 	Rule string `json:"rule,omitempty"`
 	All  bool   `json:"all,omitempty"`
+	// Version is, for /api/v1/rules/pending, the imported version to make
+	// Pending again.
+	Version string `json:"version,omitempty"`
 }
 
 type ruleResult struct {
@@ -106,6 +109,42 @@ var ruleActions = map[string]func(*store.Store, images.RuleKey) (images.Rule, er
 	"approve": (*store.Store).Approve,
 	"reject":  (*store.Store).Reject,
 	"restore": (*store.Store).Restore,
+}
+
+// pendAction is POST /api/v1/rules/pending {rule, version}: an image the
+// store has becomes the rule's Pending version again (store.MakePending).
+func (a *app) pendAction(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var req ruleRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	key, err := images.ParseRuleKey(req.Rule)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	v, err := images.ParseVersion(req.Version)
+	if err != nil {
+		return nil, badRequest("version %q: %v", req.Version, err)
+	}
+	rule, err := a.makePending(apiActor(r), key, v)
+	if err != nil {
+		return nil, err
+	}
+	return ruleResult{Changed: []images.Rule{rule}}, nil
+}
+
+// makePending is the one path of "make an imported version Pending
+// again", for the admin API and the dashboard.
+func (a *app) makePending(act oplog.Actor, key images.RuleKey, v images.Version) (images.Rule, error) {
+	rule, err := a.store.MakePending(key, v)
+	if err != nil {
+		a.record(act, "pending", key.String()+" "+v.String(), "", err)
+		return images.Rule{}, err
+	}
+	a.refreshCatalog()
+	a.record(act, "pending", rule.Key.String(), ruleChange(rule), nil)
+	a.log.Info("rule pending again", "rule", rule.Key.String(), "pending", rule.Pending)
+	return rule, nil
 }
 
 func (a *app) ruleAction(_ http.ResponseWriter, r *http.Request) (any, error) {

@@ -37,6 +37,10 @@ func (d dashboardActions) Import(act oplog.Actor, r *http.Request) (dashboard.Im
 	return dashboard.ImportResult{Rules: res.Rules, Images: res.Images, Warnings: res.Warnings}, nil
 }
 
+func (d dashboardActions) MakePending(act oplog.Actor, key images.RuleKey, v images.Version) (images.Rule, error) {
+	return d.a.makePending(act, key, v)
+}
+
 func (d dashboardActions) OperatorLog(f oplog.Filter, limit int) ([]oplog.Entry, error) {
 	entries, _, err := d.a.oplog.Read(f, limit)
 	return entries, err

@@ -39,6 +39,7 @@ func init() {
 		"approve":    {"RULE… | --all", "Make each rule's Pending version Approved (the old Approved becomes Restore).", ruleAction("approve")},
 		"reject":     {"RULE… | --all", "Clear each rule's Pending version; test devices go back to Approved.", ruleAction("reject")},
 		"restore":    {"RULE… | --all", "Put each rule's Restore version back as Approved; phones above it are then offered the lower version.", ruleAction("restore")},
+		"pending":    {"RULE VERSION", "Make a version the appliance already has the rule's Pending one again (after a Restore, to undo it), without importing the files again.", runPending},
 		"testdevice": {"add|rm|ls [MAC|SERIAL]", "Name the phones that get Pending versions, by MAC or serial number.", runTestDevice},
 		"devices":    {"[flags]", "List the phones the appliance has seen, with their stage and versions.", runDevices},
 		"directory":  {"provision|run [flags]", "Provision the lab's domain controller (Samba AD DC) that beta phones read the appliance CA from, or run it as its own service; root.", runDirectory},

@@ -94,10 +94,7 @@ func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
-	byStage := map[store.Stage]int{}
-	for _, d := range m.a.store.Devices(nil) {
-		byStage[d.Stage]++
-	}
+	byStage := m.a.store.StageCounts() // kept as phones change: no copy of the fleet
 	for _, s := range store.Stages {
 		ch <- prometheus.MustNewConstMetric(m.phones, prometheus.GaugeValue, float64(byStage[s]), string(s))
 	}

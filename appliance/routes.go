@@ -39,6 +39,7 @@ func (a *app) dashboardRoutes() http.Handler {
 	api := func(pattern string, h apiFunc) { mux.Handle(pattern, a.apiHandler(h)) }
 	api("GET /api/v1/rules", a.listRules)
 	api("POST /api/v1/rules/{action}", a.ruleAction)
+	api("POST /api/v1/rules/pending", a.pendAction)
 	api("GET /api/v1/images", a.listImages)
 	api("POST /api/v1/images", a.importImage)
 	api("GET /api/v1/testdevices", func(http.ResponseWriter, *http.Request) (any, error) { return a.store.TestDevices(nil), nil })

@@ -41,6 +41,8 @@ type Actions interface {
 	// Import reads the multipart upload of a vendor package (field "file")
 	// from r.
 	Import(act oplog.Actor, r *http.Request) (ImportResult, error)
+	// MakePending makes an imported version the rule's Pending one again.
+	MakePending(act oplog.Actor, key images.RuleKey, v images.Version) (images.Rule, error)
 	// OperatorLog is the operator log's entries f selects, newest first,
 	// at most limit.
 	OperatorLog(f oplog.Filter, limit int) ([]oplog.Entry, error)

@@ -29,7 +29,15 @@ type ruleRow struct {
 	CanApprove, CanReject      bool
 	CanRestore                 bool
 	Phones, TestPhones         int // phones on the rule's path, and test devices among them
-	Images                     []string
+	Images                     []imageVersion
+}
+
+// imageVersion is one imported version of a rule; CanPend: it is neither
+// Approved nor Pending, so it can be made Pending again (after a Restore,
+// the way back).
+type imageVersion struct {
+	Version string
+	CanPend bool
 }
 
 // pathDiagram is one model's upgrade path as SVG.
@@ -57,7 +65,8 @@ func (d *Dashboard) firmwarePage(w http.ResponseWriter, r *http.Request, s sessi
 		}
 		for _, im := range imgs {
 			if im.Key.ID() == rule.Key.ID() {
-				row.Images = append(row.Images, im.Version.String())
+				row.Images = append(row.Images, imageVersion{Version: im.Version.String(),
+					CanPend: im.Version != rule.Approved && im.Version != rule.Pending})
 			}
 		}
 		data.Rules = append(data.Rules, row)
@@ -158,17 +167,36 @@ func reach(action string, rule images.Rule, devs []store.Device, tests map[strin
 	case "reject":
 		return out, fmt.Sprintf("%d test device(s) will no longer be offered %s and go back to %s.", n, rule.Pending, ver(rule.Approved))
 	}
-	return out, fmt.Sprintf("%s becomes the approved version again: %d phone(s) may be offered it, even those running a higher version.", rule.Restore, n)
+	down := 0
+	for i := range out {
+		if out[i].CheckIns > 0 && rule.Restore.Less(out[i].Version) {
+			down++
+		}
+	}
+	return out, fmt.Sprintf("%s becomes the approved version again for %d phone(s) on the path: %d of them run a higher version and will be downgraded to %s at their next check-in. To undo it later, make %s Pending again from the Images column and approve it.",
+		rule.Restore, n, down, rule.Restore, ver(rule.Approved))
 }
 
 func (d *Dashboard) ruleAction(w http.ResponseWriter, r *http.Request, _ session) {
 	action := r.PathValue("action")
-	if ruleActions[action] == "" {
+	if ruleActions[action] == "" && action != "pending" {
 		http.Error(w, "unknown action "+action, http.StatusNotFound)
 		return
 	}
 	key, err := images.ParseRuleKey(r.PostFormValue("rule"))
 	if err != nil {
+		flashRedirect(w, r, "/firmware", "", err)
+		return
+	}
+	if action == "pending" {
+		v, err := images.ParseVersion(r.PostFormValue("version"))
+		if err == nil {
+			var rule images.Rule
+			if rule, err = d.act.MakePending(actor(r), key, v); err == nil {
+				flashRedirect(w, r, "/firmware", fmt.Sprintf("%s: %s is Pending again — test devices take it now; Approve gives it to every phone", rule.Key, rule.Pending), nil)
+				return
+			}
+		}
 		flashRedirect(w, r, "/firmware", "", err)
 		return
 	}

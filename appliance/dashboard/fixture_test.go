@@ -89,6 +89,12 @@ func (a *fakeActions) RemoveTestDevice(act oplog.Actor, id string) (store.TestDe
 	return store.TestDevice{ID: id}, err
 }
 
+func (a *fakeActions) MakePending(act oplog.Actor, key images.RuleKey, v images.Version) (images.Rule, error) {
+	rule, err := a.st.MakePending(key, v)
+	a.op(act, "pending", key.String(), err)
+	return rule, err
+}
+
 func (a *fakeActions) OperatorLog(f oplog.Filter, limit int) ([]oplog.Entry, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -97,6 +97,16 @@ func (s *Store) Restore(key images.RuleKey) (images.Rule, error) {
 	return s.transition(key, images.Restore)
 }
 
+// MakePending makes an image the store already has the rule's Pending
+// version again — after a Restore, the way back to the version restored
+// away from, without importing its files again.
+func (s *Store) MakePending(key images.RuleKey, v images.Version) (images.Rule, error) {
+	if _, ok := s.Image(key, v); !ok {
+		return images.Rule{}, fmt.Errorf("rule %s has no image of version %s (import it): %w", key, v, ErrNotFound)
+	}
+	return s.transition(key, func(r images.Rule) (images.Rule, error) { return images.Import(r, v) })
+}
+
 func (s *Store) transition(key images.RuleKey, fn func(images.Rule) (images.Rule, error)) (images.Rule, error) {
 	s.journalMu.Lock()
 	defer s.journalMu.Unlock()
