@@ -38,11 +38,12 @@ func init() {
 		"rules":      {"[flags]", "List the rules with their Approved, Pending and Restore versions.", runRules},
 		"approve":    {"RULE… | --all", "Make each rule's Pending version Approved (the old Approved becomes Restore).", ruleAction("approve")},
 		"reject":     {"RULE… | --all", "Clear each rule's Pending version; test devices go back to Approved.", ruleAction("reject")},
-		"restore":    {"RULE… | --all", "Put each rule's Restore version back as Approved; phones above it are then offered the lower version.", ruleAction("restore")},
+		"restore":    {"RULE… | --all, or --data DIR [--force] BACKUP.tar.gz", "Put each rule's Restore version back as Approved (phones above it are then offered the lower version); given a backup file, restore a data directory from it instead.", runRestore},
 		"pending":    {"RULE VERSION", "Make a version the appliance already has the rule's Pending one again (after a Restore, to undo it), without importing the files again.", runPending},
 		"testdevice": {"add|rm|ls [MAC|SERIAL]", "Name the phones that get Pending versions, by MAC or serial number.", runTestDevice},
 		"devices":    {"[flags]", "List the phones the appliance has seen, with their stage and versions.", runDevices},
 		"directory":  {"provision|run [flags]", "Provision the lab's domain controller (Samba AD DC) that beta phones read the appliance CA from, or run it as its own service; root.", runDirectory},
+		"backup":     {"[--server URL | --data DIR] [-o FILE] [--no-logs]", "Write one verified archive of the data directory (firmware, state, secrets, logs), from a running appliance's admin API or, stopped, from its data directory.", runBackup},
 		"state":      {"check|repair [--data DIR] [serve's --unconfirmed-devices, --timeline-kib]", "Check the state (snapshot and journal) for corrupt records, or repair it keeping every valid record; repair needs tanjay serve stopped.", runState},
 		"version":    {"", "Print the version.", runVersion},
 	}

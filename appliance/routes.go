@@ -49,6 +49,7 @@ func (a *app) dashboardRoutes() http.Handler {
 	api("GET /api/v1/devices/{id}", a.getDevice)
 	api("GET /api/v1/settings", a.settings)
 	api("GET /api/v1/operator-log", a.operatorLog)
+	mux.Handle("GET /api/v1/backup", a.backupAPI()) // not JSON: the archive, streamed (backup.go)
 	return mux
 }
 

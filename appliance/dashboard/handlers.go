@@ -51,6 +51,7 @@ func (d *Dashboard) routes() *http.ServeMux {
 	mux.Handle("POST /testdevices/remove", d.admin(d.removeTestDevice))
 	mux.Handle("GET /logs", d.viewer(d.logsPage))
 	mux.Handle("GET /settings", d.viewer(d.settingsPage))
+	mux.Handle("POST /settings/backup", d.admin(d.downloadBackup))
 	mux.Handle("GET /export/fleet.csv", d.viewer(d.gated(d.exportFleet)))
 	mux.Handle("GET /export/operator.csv", d.viewer(d.exportOperatorLog))
 	mux.Handle("GET /login", d.public(d.loginPage))
