@@ -440,31 +440,6 @@ func TestSlowerThanPeersIsFlagged(t *testing.T) {
 	}
 }
 
-func TestExportCSV(t *testing.T) {
-	e := newEnv(t, nil)
-	e.seedFirmware(t)
-	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	checkIn(e.st, 1, cx700, beta, t0)
-	checkIn(e.st, 1, cx700, interim, t0.Add(time.Hour))
-	checkIn(e.st, 1, cx700, target, t0.Add(2*time.Hour))
-	checkIn(e.st, 2, ip8540, beta, t0)
-	signIn(e.st, "10.0.0.50", t0.Add(time.Minute))
-	resp, body := e.client(t).get("/export/fleet.csv")
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
-		t.Errorf("Content-Type %q", ct)
-	}
-	lines := strings.Split(strings.TrimSpace(body), "\n")
-	wantHeader := "id,mac,serial,ip,device_path,first_version,version,target,stage,stage_reason,first_seen,last_seen,checkins,hop1_version,hop1_at,hop2_version,hop2_at,hop3_version,hop3_at"
-	if lines[0] != wantHeader {
-		t.Errorf("header\n got %s\nwant %s", lines[0], wantHeader)
-	}
-	want1 := "0004F2000001,0004F2000001,SN00001,10.0.0.3,UCPhone/Polycom/CX700/A/ENU,1.0.199.0,3.5.6907.200,3.5.6907.200,done,,2026-11-27T10:00:00Z,2026-11-27T12:00:00Z,3,1.0.199.0,2026-11-27T10:00:00Z,1.0.522.103,2026-11-27T11:00:00Z,3.5.6907.200,2026-11-27T12:00:00Z"
-	wantSignedIn := "IP:10.0.0.50,,,10.0.0.50,,,,,signed-in,,2026-11-27T10:01:00Z,2026-11-27T10:01:00Z,0,,,,,,"
-	if len(lines) != 4 || lines[1] != want1 || lines[3] != wantSignedIn {
-		t.Errorf("rows:\n%s\nwant first\n%s\nand last\n%s", strings.Join(lines[1:], "\n"), want1, wantSignedIn)
-	}
-}
-
 func TestEventStream(t *testing.T) {
 	e := seededEnv(t, nil)
 	resp, err := http.Get(e.srv.URL + "/events?topic=fleet")

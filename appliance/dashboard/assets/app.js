@@ -34,6 +34,7 @@
       if (old) old.remove();
     });
     if (up.added) refreshSoon();
+    kiosk.layout();
   }
 
   var refreshAfter = 5000, lastRefresh = 0, refreshTimer = null;
@@ -60,6 +61,7 @@
           var fresh = doc.getElementById(el.id);
           if (fresh) el.innerHTML = fresh.innerHTML;
         });
+        kiosk.layout();
         // The server sends a fleet stream the rows of the phones its page
         // showed when it opened: the table changed, so open it again.
         if (tbody) connect();
@@ -70,6 +72,91 @@
         if (again) { again = false; refresh(); }
       });
   }
+
+  // The kiosk shows the rows that fit on the screen and moves on to the
+  // next screenful every ?rotate= seconds (default 10). After the last
+  // screenful of the server's page it loads the server's next page
+  // (?offset=, the pager's "next" link), and after the last page the
+  // first: a new page brings its own stream (data-stream names its
+  // offset), so the live feed always follows the page on screen.
+  var kiosk = (function () {
+    var on = document.body.classList.contains('kiosk') && tbody;
+    var params = new URLSearchParams(location.search);
+    var rotate = parseFloat(params.get('rotate'));
+    if (!(rotate >= 0.5 && rotate <= 3600)) rotate = 10;
+    var screens = [], at = 0;
+    var label = document.getElementById('kiosk-screen');
+
+    // layout splits the rows into screenfuls, each as many as fit below
+    // the table's head, and shows screenful `at`.
+    function layout() {
+      if (!on) return;
+      var rows = Array.prototype.slice.call(tbody.rows);
+      rows.forEach(function (tr) { tr.classList.remove('kiosk-off'); });
+      var pager = document.getElementById('pager');
+      var room = window.innerHeight - tbody.getBoundingClientRect().top - window.scrollY -
+        (pager ? pager.getBoundingClientRect().height : 0) - 60;
+      screens = [];
+      var cur = null, used = 0;
+      rows.forEach(function (tr, i) {
+        var h = tr.getBoundingClientRect().height;
+        if (!cur || used + h > room) {
+          cur = { from: i, to: i };
+          screens.push(cur);
+          used = 0;
+        }
+        cur.to = i + 1;
+        used += h;
+      });
+      if (at >= screens.length) at = Math.max(0, screens.length - 1);
+      show();
+    }
+
+    function show() {
+      var s = screens[at];
+      Array.prototype.forEach.call(tbody.rows, function (tr, i) {
+        tr.classList.toggle('kiosk-off', !s || i < s.from || i >= s.to);
+      });
+      if (label) {
+        label.textContent = screens.length > 1 ? 'screen ' + (at + 1) + ' of ' + screens.length +
+          ' · next in ' + rotate + ' s' : '';
+      }
+    }
+
+    // withRotate keeps the rotation period on the server's page links.
+    function withRotate(href) {
+      var u = new URL(href, location.href);
+      if (params.has('rotate')) u.searchParams.set('rotate', params.get('rotate'));
+      return u.pathname + u.search;
+    }
+
+    function advance() {
+      if (at + 1 < screens.length) {
+        at++;
+        show();
+        return;
+      }
+      var next = document.getElementById('next-page');
+      if (next) {
+        location.assign(withRotate(next.getAttribute('href')));
+      } else if (params.has('offset') && params.get('offset') !== '0') {
+        var first = new URL(location.href);
+        first.searchParams.delete('offset');
+        location.assign(first.pathname + first.search);
+      } else if (screens.length > 1) {
+        at = 0;
+        show();
+      }
+    }
+
+    if (on) {
+      window.addEventListener('resize', layout);
+      window.addEventListener('load', layout);
+      layout();
+      setInterval(advance, rotate * 1000);
+    }
+    return { layout: layout };
+  })();
 
   var stream = document.body.getAttribute('data-stream');
   var live = document.getElementById('live');
