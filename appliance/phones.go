@@ -52,7 +52,7 @@ func (p checkinPlanner) PlanNextHop(_ context.Context, req *r2.Request, _ string
 
 // offered describes an image as the check-in response offers it.
 func (a *app) offered(im images.Image) r2.OfferedUpdate {
-	in, ext := a.urls.BaseURLs(im)
+	in, ext := a.catalog.Load().BaseURLs(a.urls, im)
 	u := r2.OfferedUpdate{
 		UpdateType: im.Key.UpdateType, Version: im.Version,
 		BaseURL: in, ExternalBaseURL: ext, TimeStamp: im.ImportedAt,

@@ -110,7 +110,7 @@ type app struct {
 // refreshCatalog rebuilds the planner's snapshot; called at start and after
 // every operator change.
 func (a *app) refreshCatalog() {
-	a.catalog.Store(legacy.NewCatalog(a.store.Rules(nil), a.store.Images(nil)))
+	a.catalog.Store(legacy.NewCatalog(a.store.Rules(nil), a.store.Images(nil)).WithURLs(a.urls))
 }
 
 // Run serves the appliance until ctx ends. It binds every listener before

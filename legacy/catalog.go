@@ -19,6 +19,12 @@ type Catalog struct {
 	exactImages map[imageKey]images.Image
 	images      map[string]images.Image // by Image.ID()
 	langs       map[string][]string     // model (device path without locale, folded) → locales
+	// versions are every image's version: a phone's version that no image
+	// has (most check-ins) misses without building a case-folded ID.
+	versions map[images.Version]bool
+	// bases are each image's two base URLs (WithURLs), so an offer is
+	// made without joining paths on every check-in.
+	bases map[imageKey][2]string
 }
 
 type imageKey struct {
@@ -34,6 +40,7 @@ func NewCatalog(rules []images.Rule, imgs []images.Image) *Catalog {
 		exactImages: make(map[imageKey]images.Image, len(imgs)),
 		images:      make(map[string]images.Image, len(imgs)),
 		langs:       make(map[string][]string),
+		versions:    make(map[images.Version]bool, len(imgs)),
 	}
 	for _, r := range rules {
 		c.exactRules[r.Key] = r
@@ -52,6 +59,7 @@ func NewCatalog(rules []images.Rule, imgs []images.Image) *Catalog {
 	for _, im := range imgs {
 		c.exactImages[imageKey{im.Key, im.Version}] = im
 		c.images[im.ID()] = im
+		c.versions[im.Version] = true
 	}
 	return c
 }
@@ -70,8 +78,31 @@ func (c *Catalog) Image(key images.RuleKey, v images.Version) (images.Image, boo
 	if im, ok := c.exactImages[imageKey{key, v}]; ok {
 		return im, true
 	}
+	if !c.versions[v] {
+		return images.Image{}, false
+	}
 	im, ok := c.images[images.Image{Key: key, Version: v}.ID()]
 	return im, ok
+}
+
+// WithURLs computes every image's base URLs under u once, for BaseURLs,
+// and returns c. Call it before c is shared.
+func (c *Catalog) WithURLs(u URLs) *Catalog {
+	c.bases = make(map[imageKey][2]string, len(c.exactImages))
+	for k, im := range c.exactImages {
+		in, ext := u.BaseURLs(im)
+		c.bases[k] = [2]string{in, ext}
+	}
+	return c
+}
+
+// BaseURLs are im's internal and external base URLs under u: computed
+// once by WithURLs for the catalog's own images.
+func (c *Catalog) BaseURLs(u URLs, im images.Image) (internal, external string) {
+	if b, ok := c.bases[imageKey{im.Key, im.Version}]; ok {
+		return b[0], b[1]
+	}
+	return u.BaseURLs(im)
 }
 
 // LangList is the locales the appliance holds versions for, for the model of p

@@ -129,6 +129,33 @@ func TestCatalogLangListAndInterim(t *testing.T) {
 	}
 }
 
+// TestCatalogLookupsWithoutAllocating: the catalog finds images in other
+// letter case, misses a version no image has without building an ID, and
+// gives WithURLs' base URLs exactly as URLs.BaseURLs makes them.
+func TestCatalogLookupsWithoutAllocating(t *testing.T) {
+	u := URLs{InternalStore: "http://lab/DeviceUpdateFiles_Int", ExternalStore: "https://lab/DeviceUpdateFiles_Ext"}
+	c := standardCatalog(nil).WithURLs(u)
+	upper := key(cx700)
+	upper.Model = "cx700"
+	if _, ok := c.Image(upper, v("3.5.6907.0")); !ok {
+		t.Error("an image in other letter case is not found")
+	}
+	if n := testing.AllocsPerRun(100, func() { c.Image(key(cx700), v("1.0.199.0")) }); n != 0 {
+		t.Errorf("a version no image has: %v allocations, want 0", n)
+	}
+	for _, im := range []images.Image{img(cx700, "3.5.6907.0", false), img(interim, "1.0.522.103", true), img(ip8540, "9.9.9.9", false)} {
+		in, ext := c.BaseURLs(u, im)
+		wantIn, wantExt := u.BaseURLs(im)
+		if in != wantIn || ext != wantExt {
+			t.Errorf("%s %s: BaseURLs %s, %s; want %s, %s", im.Key, im.Version, in, ext, wantIn, wantExt)
+		}
+	}
+	im := img(cx700, "3.5.6907.0", false)
+	if n := testing.AllocsPerRun(100, func() { c.BaseURLs(u, im) }); n != 0 {
+		t.Errorf("BaseURLs of a catalog image: %v allocations, want 0", n)
+	}
+}
+
 func BenchmarkPlanNextHop(b *testing.B) {
 	c := standardCatalog(nil)
 	ph := Phone{Path: cx700, UpdateType: "CPE"}

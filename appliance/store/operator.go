@@ -248,16 +248,36 @@ func (s *Store) Images(ws memdb.WatchSet) []images.Image {
 // (already normalised) or its serial (compared exactly, trimmed). Empty
 // values never match.
 func (s *Store) IsTestDevice(mac, serial string) bool {
-	txn := s.db.Txn(false)
-	for _, id := range [2]string{mac, strings.TrimSpace(serial)} {
-		if id == "" {
-			continue
-		}
-		if obj, _ := txn.First(tableTestDevices, indexID, id); obj != nil {
-			return true
+	set := s.testDeviceSet()
+	return (mac != "" && set[mac]) || (serial != "" && set[strings.TrimSpace(serial)])
+}
+
+// testIDs is the test devices' IDs as of the table state whose watch
+// channel is watch: every check-in asks, so it is read without a memdb
+// transaction, and rebuilt only after the table changed.
+type testIDs struct {
+	set   map[string]bool
+	watch <-chan struct{}
+}
+
+func (s *Store) testDeviceSet() map[string]bool {
+	if c := s.testIDs.Load(); c != nil {
+		select {
+		case <-c.watch:
+		default:
+			return c.set
 		}
 	}
-	return false
+	it, err := s.db.Txn(false).Get(tableTestDevices, indexID)
+	if err != nil {
+		return nil
+	}
+	c := &testIDs{set: map[string]bool{}, watch: it.WatchCh()}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		c.set[obj.(*TestDevice).ID] = true
+	}
+	s.testIDs.Store(c)
+	return c.set
 }
 
 // TestDevices returns every test device, sorted by ID.

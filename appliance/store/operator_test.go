@@ -230,3 +230,37 @@ func TestImportImagesRefusesWhole(t *testing.T) {
 		t.Errorf("a refused import changed the store (-want +got):\n%s", diff)
 	}
 }
+
+// TestIsTestDeviceFollowsChanges: IsTestDevice reads a cached set of IDs
+// that follows every add and remove, and asks no transaction per call.
+func TestIsTestDeviceFollowsChanges(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{})
+	const mac = "00049F000001"
+	if s.IsTestDevice(mac, "") {
+		t.Fatal("a test device before any was added")
+	}
+	for i, step := range []struct {
+		do   func() error
+		want bool
+	}{
+		{func() error { return s.AddTestDevice(TestDevice{ID: mac, Kind: TestDeviceMAC}) }, true},
+		{func() error { return s.RemoveTestDevice(mac) }, false},
+		{func() error { return s.AddTestDevice(TestDevice{ID: mac, Kind: TestDeviceMAC}) }, true},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.IsTestDevice(mac, ""); got != step.want {
+			t.Errorf("step %d: IsTestDevice = %v, want %v", i, got, step.want)
+		}
+	}
+	if err := s.AddTestDevice(TestDevice{ID: "SN-7", Kind: TestDeviceSerial}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.IsTestDevice("", " SN-7 ") {
+		t.Error("a serial with spaces around is not found")
+	}
+	if n := testing.AllocsPerRun(100, func() { s.IsTestDevice(mac, "SN-8") }); n != 0 {
+		t.Errorf("IsTestDevice: %v allocations per call, want 0", n)
+	}
+}

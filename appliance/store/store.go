@@ -95,11 +95,13 @@ var ErrLocked = errors.New("stop it first")
 // batch transaction; Seq; the pending journal buffer). mu is never held
 // across disk I/O, so Observe never waits for the disk.
 type Store struct {
-	dir  string
-	opt  Options
-	db   *memdb.MemDB
-	lock *os.File
-	feed feed
+	dir string
+	opt Options
+	db  *memdb.MemDB
+	// testIDs caches the test devices' IDs for IsTestDevice (operator.go).
+	testIDs atomic.Pointer[testIDs]
+	lock    *os.File
+	feed    feed
 
 	snapMu sync.Mutex
 
