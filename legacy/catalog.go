@@ -85,6 +85,20 @@ func (c *Catalog) Image(key images.RuleKey, v images.Version) (images.Image, boo
 	return im, ok
 }
 
+// Images are the rule's images (matched case-insensitively), in version
+// order.
+func (c *Catalog) Images(key images.RuleKey) []images.Image {
+	var out []images.Image
+	id := key.ID()
+	for _, im := range c.images {
+		if im.Key.ID() == id {
+			out = append(out, im)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version.Less(out[j].Version) })
+	return out
+}
+
 // WithURLs computes every image's base URLs under u once, for BaseURLs,
 // and returns c. Call it before c is shared.
 func (c *Catalog) WithURLs(u URLs) *Catalog {

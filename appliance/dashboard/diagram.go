@@ -7,119 +7,232 @@ import (
 	"strings"
 
 	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/legacy"
 )
 
 // Diagram geometry, in SVG user units.
 const (
-	nodeW, nodeH, nodeGap = 150, 56, 70
+	nodeW, nodeH, nodeGap = 170, 56, 70
+	sideW, sideH, sideGap = 150, 44, 16
 	diagramPad            = 8
+	rowGap                = 34
+	// maxSideNodes bounds the boxes off the path: phones may report any
+	// version, so beyond it the rest share one "other versions" box.
+	maxSideNodes = 6
 )
 
-// pathNode is one box of a model's diagram.
-type pathNode struct {
-	Version images.Version // zero for the beta bucket
-	Label   string
-	Phones  int // checked-in phones running it (beta: anything lower)
-	Moving  int // phones running it that are offered a later hop
+// Node kinds: the CSS class (node-<kind>) and what the box says.
+const (
+	kindBeta     = "beta"     // below the first hop
+	kindInterim  = "interim"  // a hop flagged interim
+	kindTarget   = "target"   // the approved version, the path's end
+	kindRestored = "restored" // the approved version put back by a Restore
+	kindPending  = "pending"  // what only test devices are offered
+	kindRestore  = "restore"  // the version a Restore would put back
+	kindOther    = "other"    // imported but not offered (rejected, superseded), or only reported
+)
+
+var kindLabels = map[string]string{
+	kindBeta: "below the path", kindInterim: "interim", kindTarget: "approved target",
+	kindRestored: "approved (restored)", kindPending: "pending: test devices only",
+	kindRestore: "Restore puts it back", kindOther: "not offered",
 }
 
-// pathDiagrams draws, per model, beta → every imported version that serves
-// it (interim first), with how many phones run each and how many are on
-// their way to the next. stats are the fleet's counts by device path
-// (fleetIndex.pathStats); the revisions and locales of a model share one
-// diagram.
-func pathDiagrams(stats []pathStat, imgs []images.Image) []pathDiagram {
-	byModel := map[string][]*pathStat{}
-	for i := range stats {
-		m := modelName(stats[i].path)
-		byModel[m] = append(byModel[m], &stats[i])
-	}
-	models := make([]string, 0, len(byModel))
-	for m := range byModel {
-		models = append(models, m)
-	}
-	slices.Sort(models)
-	interim := interimVersions(imgs)
+// pathNode is one box of a diagram.
+type pathNode struct {
+	Version images.Version // zero for the beta box and the "other versions" box
+	Title   string
+	Kind    string
+	Phones  int // checked-in phones running it
+	Moving  int // of those, offered a next hop at their last check-in
+}
+
+// pathDiagram is one device path's upgrade path as SVG.
+type pathDiagram struct {
+	Model  string // "Polycom CX700"
+	Detail string // "revision A, ENU: UCPhone/Polycom/CX700/A/ENU"
+	SVG    template.HTML
+}
+
+// pathDiagrams draws, for each device path phones reported, the path the
+// planner — the function that answers check-ins — gives a phone starting
+// below every version (the main row, with arrows), the test devices' path
+// when it ends elsewhere (a dashed arrow to the Pending box), and off the
+// path the other versions: the one a Restore would put back, imported
+// versions nobody is offered (rejected or superseded), and versions only
+// phones reported. Each box counts the checked-in phones running it, and
+// each arrow the phones offered that hop at their last check-in.
+func pathDiagrams(stats []pathStat, cat *legacy.Catalog) []pathDiagram {
 	var out []pathDiagram
-	for _, m := range models {
-		nodes := modelNodes(byModel[m], imgs, interim)
-		out = append(out, pathDiagram{Model: m, SVG: drawPath(m, nodes)})
+	for i := range stats {
+		ps := &stats[i]
+		nodes, side := planNodes(ps, cat)
+		out = append(out, pathDiagram{Model: modelName(ps.path),
+			Detail: fmt.Sprintf("revision %s, %s: %s", ps.path.Revision, ps.path.Locale, ps.path),
+			SVG:    drawPath(modelName(ps.path), nodes, side)})
 	}
 	return out
 }
 
-func modelNodes(stats []*pathStat, imgs []images.Image, interim map[images.Version]bool) []pathNode {
-	var versions []images.Version
-	var target images.Version
-	for _, im := range imgs {
-		for _, ps := range stats {
-			if ruleMatches(im.Key, ps.path) {
-				versions = append(versions, im.Version)
-				break
+// planNodes are the main row (beta box, the hops, the Pending box last
+// when test devices are offered something else) and the boxes off it.
+func planNodes(ps *pathStat, cat *legacy.Catalog) (main, side []pathNode) {
+	key := images.RuleKey{DevicePath: ps.path, UpdateType: images.DefaultUpdateType}
+	rule, hasRule := cat.Rule(key)
+	plan := legacy.PlanNextHop(cat, legacy.Phone{Path: ps.path, UpdateType: images.DefaultUpdateType})
+	test := legacy.PlanNextHop(cat, legacy.Phone{Path: ps.path, UpdateType: images.DefaultUpdateType, IsTest: true})
+
+	main = []pathNode{{Title: "no approved version", Kind: kindBeta}}
+	if v := firstHop(plan, test); v != "" {
+		main[0].Title = "below " + v
+	}
+	// Nothing approved yet: the main row is the test devices' path, to the
+	// Pending version.
+	hops, pendingOnly := plan.Hops, false
+	if len(hops) == 0 && len(test.Hops) > 0 {
+		hops, pendingOnly = test.Hops, true
+	}
+	for i, h := range hops {
+		kind := kindTarget
+		switch {
+		case pendingOnly && i == len(hops)-1:
+			kind = kindPending
+		case h.Interim:
+			kind = kindInterim
+		case rule.Restored && h.Version == rule.Approved:
+			kind = kindRestored
+		}
+		main = append(main, pathNode{Version: h.Version, Title: h.Version.String(), Kind: kind})
+	}
+	onMain := func(v images.Version) bool {
+		return slices.ContainsFunc(main, func(n pathNode) bool { return n.Kind != kindBeta && n.Version == v })
+	}
+	if n := len(test.Hops); n > 0 && !onMain(test.Hops[n-1].Version) {
+		v := test.Hops[n-1].Version
+		main = append(main, pathNode{Version: v, Title: v.String(), Kind: kindPending})
+	}
+
+	// Off the path: the rule's other images (its Restore version marked),
+	// then versions phones run that no box has.
+	if hasRule {
+		for _, im := range cat.Images(key) {
+			if onMain(im.Version) {
+				continue
+			}
+			kind := kindOther
+			if im.Version == rule.Restore {
+				kind = kindRestore
+			}
+			side = append(side, pathNode{Version: im.Version, Title: im.Version.String(), Kind: kind})
+		}
+	}
+	first := images.Version{}
+	if len(main) > 1 {
+		first = main[1].Version
+	}
+	box := func(v images.Version) *pathNode {
+		for i := range main {
+			if main[i].Kind != kindBeta && main[i].Version == v {
+				return &main[i]
 			}
 		}
-	}
-	slices.SortFunc(versions, images.Version.Compare)
-	versions = slices.Compact(versions)
-	if n := len(versions); n > 0 {
-		target = versions[n-1]
-	}
-	nodes := []pathNode{{Label: "beta"}}
-	for _, v := range versions {
-		nodes = append(nodes, pathNode{Version: v, Label: versionLabel(v, target, interim)})
-	}
-	// A phone counts in the last box whose version it has reached, beta
-	// when it is below them all.
-	box := func(v images.Version) int {
-		i := 0
-		for j := 1; j < len(nodes); j++ {
-			if nodes[j].Version.Compare(v) <= 0 {
-				i = j
+		if !first.IsZero() && v.Less(first) {
+			return &main[0]
+		}
+		for i := range side {
+			if side[i].Version == v {
+				return &side[i]
 			}
 		}
-		return i
-	}
-	for _, ps := range stats {
-		for v, n := range ps.running {
-			nodes[box(v)].Phones += n
+		if len(side) < maxSideNodes {
+			side = append(side, pathNode{Version: v, Title: v.String(), Kind: kindOther})
+			return &side[len(side)-1]
 		}
-		for v, n := range ps.moving {
-			nodes[box(v)].Moving += n
+		if last := &side[len(side)-1]; last.Version.IsZero() {
+			return last
 		}
+		side = append(side, pathNode{Title: "other versions", Kind: kindOther})
+		return &side[len(side)-1]
 	}
-	return nodes
+	for _, v := range sortedVersions(ps.running) {
+		b := box(v)
+		b.Phones += ps.running[v]
+		b.Moving += ps.moving[v]
+	}
+	slices.SortStableFunc(side, func(a, b pathNode) int {
+		if a.Version.IsZero() != b.Version.IsZero() { // "other versions" last
+			if a.Version.IsZero() {
+				return 1
+			}
+			return -1
+		}
+		return a.Version.Compare(b.Version)
+	})
+	return main, side
 }
 
-// drawPath renders nodes left to right. Every text is escaped.
-func drawPath(model string, nodes []pathNode) template.HTML {
-	width := 2*diagramPad + len(nodes)*nodeW + (len(nodes)-1)*nodeGap
+// firstHop names what the beta box is below: the first hop of the path.
+func firstHop(plan, test legacy.Plan) string {
+	for _, p := range []legacy.Plan{plan, test} {
+		if len(p.Hops) > 0 {
+			return p.Hops[0].Version.String()
+		}
+	}
+	return ""
+}
+
+func sortedVersions(m map[images.Version]int) []images.Version {
+	out := make([]images.Version, 0, len(m))
+	for v := range m {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, images.Version.Compare)
+	return out
+}
+
+// drawPath renders the main row left to right with arrows (the last one
+// dashed when it leads to the Pending box) and the side boxes in a row
+// below. Every text is escaped.
+func drawPath(model string, main, side []pathNode) template.HTML {
+	mainW := len(main)*nodeW + (len(main)-1)*nodeGap
+	sideW := len(side)*sideW + max(0, len(side)-1)*sideGap
+	width := 2*diagramPad + max(mainW, sideW)
 	height := 2*diagramPad + nodeH + 4
+	if len(side) > 0 {
+		height += rowGap + sideH
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="path" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="upgrade path of %s">`,
 		width, height, width, height, template.HTMLEscapeString(model))
 	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" class="arrowhead"/></marker></defs>`)
-	for i, n := range nodes {
-		x := diagramPad + i*(nodeW+nodeGap)
-		y := diagramPad
-		title := n.Version.String()
-		if n.Version.IsZero() {
-			title = "below interim"
-		}
-		fmt.Fprintf(&b, `<g class="node node-%s"><rect x="%d" y="%d" width="%d" height="%d" rx="8"/>`,
-			template.HTMLEscapeString(n.Label), x, y, nodeW, nodeH)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" class="v">%s</text>`, x+nodeW/2, y+20, template.HTMLEscapeString(title))
-		fmt.Fprintf(&b, `<text x="%d" y="%d" class="n">%s · %d phone%s</text></g>`, x+nodeW/2, y+42,
-			template.HTMLEscapeString(n.Label), n.Phones, plural(n.Phones))
-		if i+1 < len(nodes) {
+	for i, n := range main {
+		x, y := diagramPad+i*(nodeW+nodeGap), diagramPad
+		drawNode(&b, n, x, y, nodeW, nodeH)
+		if i+1 < len(main) {
 			x1, x2, ym := x+nodeW+4, x+nodeW+nodeGap-4, y+nodeH/2
-			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="edge" marker-end="url(#arrow)"/>`, x1, ym, x2, ym)
+			class := "edge"
+			if main[i+1].Kind == kindPending {
+				class = "edge test"
+			}
+			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="%s" marker-end="url(#arrow)"/>`, x1, ym, x2, ym, class)
 			if n.Moving > 0 {
-				fmt.Fprintf(&b, `<text x="%d" y="%d" class="m">%d ➜</text>`, (x1+x2)/2, ym-8, n.Moving)
+				fmt.Fprintf(&b, `<text x="%d" y="%d" class="m"><title>phones on %s offered a next hop at their last check-in</title>%d ➜</text>`,
+					(x1+x2)/2, ym-8, template.HTMLEscapeString(n.Title), n.Moving)
 			}
 		}
 	}
+	for i, n := range side {
+		drawNode(&b, n, diagramPad+i*(sideW+sideGap), diagramPad+nodeH+4+rowGap, sideW, sideH)
+	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+func drawNode(b *strings.Builder, n pathNode, x, y, w, h int) {
+	fmt.Fprintf(b, `<g class="node node-%s"><rect x="%d" y="%d" width="%d" height="%d" rx="8"/>`, n.Kind, x, y, w, h)
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="v">%s</text>`, x+w/2, y+h/2-5, template.HTMLEscapeString(n.Title))
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="n">%s · %d phone%s</text></g>`, x+w/2, y+h/2+12,
+		template.HTMLEscapeString(kindLabels[n.Kind]), n.Phones, plural(n.Phones))
 }
 
 func plural(n int) string {

@@ -3,13 +3,13 @@ package dashboard
 import (
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/legacy"
 )
 
 // ruleActions are the transitions the Firmware page offers.
@@ -40,12 +40,6 @@ type imageVersion struct {
 	CanPend bool
 }
 
-// pathDiagram is one model's upgrade path as SVG.
-type pathDiagram struct {
-	Model string
-	SVG   template.HTML
-}
-
 func (d *Dashboard) firmwarePage(w http.ResponseWriter, r *http.Request, s session) {
 	p := newPage(r, s, "Firmware", "firmware")
 	p.Stream = "topic=" + topicAdmin
@@ -71,7 +65,9 @@ func (d *Dashboard) firmwarePage(w http.ResponseWriter, r *http.Request, s sessi
 		}
 		data.Rules = append(data.Rules, row)
 	}
-	data.Diagrams = pathDiagrams(stats, imgs)
+	// The diagrams ask the planner itself, over a catalog built as the
+	// appliance builds the one that answers check-ins.
+	data.Diagrams = pathDiagrams(stats, legacy.NewCatalog(d.st.Rules(nil), imgs))
 	d.render(w, "firmware", data)
 }
 

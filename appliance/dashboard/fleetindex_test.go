@@ -10,6 +10,7 @@ import (
 
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
+	"github.com/tanjay-lab/tanjay/legacy"
 )
 
 // fleetView is the whole fleet as the index sees it, for tests: the
@@ -197,8 +198,8 @@ func TestFirmwareCountsFromIndex(t *testing.T) {
 	stats := ix.pathStats(tests)
 
 	imgs := []images.Image{
-		{Key: images.RuleKey{DevicePath: images.DevicePath{DeviceType: "OCInterim", Locale: "ENU"}}, Version: interim, Interim: true},
-		{Key: images.RuleKey{DevicePath: cx700}, Version: target},
+		{Key: images.RuleKey{DevicePath: images.DevicePath{DeviceType: "OCInterim", Locale: "ENU"}, UpdateType: "CPE"}, Version: interim, Interim: true},
+		{Key: images.RuleKey{DevicePath: cx700, UpdateType: "CPE"}, Version: target},
 	}
 	for _, im := range imgs {
 		var phones, testPhones int
@@ -222,37 +223,40 @@ func TestFirmwareCountsFromIndex(t *testing.T) {
 		}
 	}
 
-	for _, dg := range pathDiagrams(stats, imgs) {
-		var byModel []*pathStat
-		for i := range stats {
-			if modelName(stats[i].path) == dg.Model {
-				byModel = append(byModel, &stats[i])
-			}
-		}
-		nodes := modelNodes(byModel, imgs, interimVersions(imgs))
-		want := make([]pathNode, len(nodes))
-		copy(want, nodes)
-		for i := range want {
-			want[i].Phones, want[i].Moving = 0, 0
-		}
-		for i := range devs {
-			d := &devs[i]
-			if d.CheckIns == 0 || modelName(d.DevicePath) != dg.Model || d.DevicePath.Model == "" {
+	// The diagrams' boxes count every checked-in phone of their path once,
+	// in the box of its exact version, or the beta box below the path.
+	cat := legacy.NewCatalog([]images.Rule{
+		{Key: images.RuleKey{DevicePath: images.DevicePath{DeviceType: "OCInterim", Locale: "ENU"}, UpdateType: "CPE"}, Approved: interim},
+		{Key: images.RuleKey{DevicePath: cx700, UpdateType: "CPE"}, Approved: target},
+	}, imgs)
+	for i := range stats {
+		main, side := planNodes(&stats[i], cat)
+		want := map[images.Version]int{}
+		beta := 0
+		for j := range devs {
+			d := &devs[j]
+			if d.CheckIns == 0 || d.DevicePath != stats[i].path {
 				continue
 			}
-			box := 0
-			for j := 1; j < len(want); j++ {
-				if want[j].Version.Compare(d.Version) <= 0 {
-					box = j
-				}
-			}
-			want[box].Phones++
-			if !d.Offered.IsZero() {
-				want[box].Moving++
+			if len(main) > 1 && d.Version.Less(main[1].Version) {
+				beta++
+			} else {
+				want[d.Version]++
 			}
 		}
-		if !slices.Equal(nodes, want) {
-			t.Errorf("%s: boxes %+v, counting devices gives %+v", dg.Model, nodes, want)
+		if main[0].Phones != beta {
+			t.Errorf("%s: beta box %d phones, counting devices gives %d", stats[i].path, main[0].Phones, beta)
+		}
+		for _, n := range append(main[1:], side...) {
+			if n.Phones != want[n.Version] {
+				t.Errorf("%s: box %s has %d phones, counting devices gives %d", stats[i].path, n.Title, n.Phones, want[n.Version])
+			}
+			delete(want, n.Version)
+		}
+		for v, n := range want {
+			if n > 0 {
+				t.Errorf("%s: %d phones on %s in no box", stats[i].path, n, v)
+			}
 		}
 	}
 	if len(stats) != 2 {
