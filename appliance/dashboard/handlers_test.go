@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -821,5 +822,45 @@ func TestUploadSummaries(t *testing.T) {
 		if got := eventSummary(tc.ev); got != tc.want {
 			t.Errorf("eventSummary\n got %s\nwant %s", got, tc.want)
 		}
+	}
+}
+
+// TestTimelineCollapsesDownloadRanges: the ranges of one file fetched in a
+// row are one line; another file, or a check-in between, starts another.
+func TestTimelineCollapsesDownloadRanges(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	dl := func(s int, file string, off, n int64, done bool) store.Event {
+		return store.Event{Kind: store.EventDownload, Time: t0.Add(time.Duration(s) * time.Second), File: file, Offset: off, Bytes: n, Total: 300, Complete: done}
+	}
+	evs := []store.Event{
+		{Kind: store.EventCheckIn, Time: t0, Reported: beta, Offered: interim},
+		dl(1, "CPE.nbt", 0, 100, false), dl(2, "CPE.nbt", 100, 100, false), dl(3, "CPE.nbt", 200, 100, true),
+		dl(4, "CPE.cat", 0, 50, true),
+		{Kind: store.EventCheckIn, Time: t0.Add(5 * time.Second), Reported: interim},
+		dl(6, "CPE.nbt", 0, 300, true),
+	}
+	rows := timelineRows(evs)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Kind+": "+r.Summary)
+	}
+	if len(rows) != 5 || !strings.HasPrefix(rows[3].Summary, "fetched CPE.nbt in 3 ranges since ") || !strings.HasSuffix(rows[3].Summary, "up to byte 300 of 300, complete") ||
+		!strings.HasPrefix(rows[0].Summary, "fetched CPE.nbt bytes 0–300 of 300") || !strings.HasPrefix(rows[2].Summary, "fetched CPE.cat") {
+		t.Errorf("timeline rows:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// TestPathMarksAHopBack: a hop to a lower version than the one before (a
+// reset, a downgrade after a Restore) is marked; a hop up is not.
+func TestPathMarksAHopBack(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	d := store.Device{Hops: []store.Hop{{Version: beta, At: t0}, {Version: interim, At: t0}, {Version: target, At: t0}, {Version: beta, At: t0}}, Target: target}
+	steps := planSteps(d, nil)
+	var back []bool
+	for _, s := range steps[:4] {
+		back = append(back, s.Back)
+	}
+	if !slices.Equal(back, []bool{false, false, false, true}) {
+		t.Errorf("Back along the hops: %v, want only the last", back)
 	}
 }

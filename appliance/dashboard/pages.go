@@ -16,6 +16,7 @@ type phoneData struct {
 	page
 	Row    phoneRow
 	Dev    store.Device
+	Model  string // "Polycom CX700"
 	Steps  []pathStep
 	Events []eventRow
 }
@@ -26,6 +27,9 @@ type pathStep struct {
 	Label   string // beta, interim, target
 	State   string // done, current, next, planned
 	At      string // when the phone was first seen running it
+	// Back marks a hop to a lower version than the one before it: the
+	// phone was reset to older firmware, or downgraded after a Restore.
+	Back bool
 }
 
 type eventRow struct {
@@ -41,13 +45,47 @@ func (d *Dashboard) phonePage(w http.ResponseWriter, r *http.Request, s session)
 	now := d.cfg.Now()
 	p := newPage(r, s, "Phone "+dev.ID, "fleet")
 	p.Stream = "device=" + url.QueryEscape(dev.ID)
-	data := phoneData{page: p, Dev: dev, Row: makeRow(&dev, d.fleet.medians(now), now),
+	data := phoneData{page: p, Dev: dev, Model: modelName(dev.DevicePath), Row: makeRow(&dev, d.fleet.medians(now), now),
 		Steps: planSteps(dev, interimVersions(d.st.Images(nil)))}
-	evs := d.st.Events(nil, dev.ID)
-	for i := len(evs) - 1; i >= 0; i-- { // newest first
-		data.Events = append(data.Events, eventRow{Time: evs[i].Time.Local().Format("2006-01-02 15:04:05"), Kind: string(evs[i].Kind), Summary: eventSummary(evs[i])})
-	}
+	data.Events = timelineRows(d.st.Events(nil, dev.ID))
 	d.render(w, "phone", data)
+}
+
+// timelineRows are the timeline newest first, each run of downloads of one
+// file with nothing else between them (the ranges of one hop) as one row.
+func timelineRows(evs []store.Event) []eventRow {
+	var rows []eventRow
+	for i := len(evs) - 1; i >= 0; {
+		e := evs[i]
+		j := i // evs[j..i] is the run
+		for e.Kind == store.EventDownload && j > 0 && evs[j-1].Kind == store.EventDownload && evs[j-1].File == e.File {
+			j--
+		}
+		row := eventRow{Time: e.Time.Local().Format("2006-01-02 15:04:05"), Kind: string(e.Kind), Summary: eventSummary(e)}
+		if j < i {
+			row.Summary = downloadRunSummary(evs[j : i+1])
+		}
+		rows = append(rows, row)
+		i = j - 1
+	}
+	return rows
+}
+
+// downloadRunSummary is one line for the ranges of one file fetched in a
+// row: how many, how far they reached, whether it completed.
+func downloadRunSummary(run []store.Event) string {
+	var reach, total int64
+	complete := false
+	for _, e := range run {
+		reach = max(reach, e.Offset+e.Bytes)
+		total = max(total, e.Total)
+		complete = complete || e.Complete
+	}
+	s := fmt.Sprintf("fetched %s in %d ranges since %s, up to byte %d of %d", run[0].File, len(run), run[0].Time.Local().Format("15:04:05"), reach, total)
+	if complete {
+		s += ", complete"
+	}
+	return s
 }
 
 func interimVersions(imgs []images.Image) map[images.Version]bool {
@@ -87,7 +125,8 @@ func planSteps(d store.Device, interim map[images.Version]bool) []pathStep {
 		if i == len(d.Hops)-1 {
 			st = "current"
 		}
-		steps = append(steps, pathStep{Version: h.Version.String(), Label: versionLabel(h.Version, d.Target, interim), State: st, At: h.At.Local().Format("2006-01-02 15:04")})
+		steps = append(steps, pathStep{Version: h.Version.String(), Label: versionLabel(h.Version, d.Target, interim), State: st, At: h.At.Local().Format("2006-01-02 15:04"),
+			Back: i > 0 && h.Version.Less(d.Hops[i-1].Version)})
 		seen[h.Version] = true
 	}
 	rest := slices.Clone(d.Path)
