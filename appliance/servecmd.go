@@ -30,6 +30,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	cfg.AdminPassword = e.getenv("TANJAY_ADMIN_PASSWORD")
 	cfg.SIPPassword = e.getenv("TANJAY_SIP_PASSWORD")
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	memory := setMemoryLimit(e.getenv)
 	return Run(ctx, cfg, log, e.stdout, func(a Addrs) {
 		dns := "off"
 		if a.DNS != "" {
@@ -60,6 +61,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		for _, c := range a.Certificates {
 			fmt.Fprintf(e.stdout, "  cert:      %s\n", c)
 		}
+		fmt.Fprintf(e.stdout, "  memory:    %s\n", memory)
 		if err := notifyReady(e.getenv); err != nil {
 			log.Warn("could not tell systemd the appliance is ready", "err", err)
 		}
