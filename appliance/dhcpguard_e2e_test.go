@@ -247,6 +247,11 @@ func TestServeKeepsRunningWhileAnotherDHCPServerAnswers(t *testing.T) {
 		t.Errorf("a client got a lease from %s after the guard stopped DHCP", sid)
 	}
 	checkIn(t, phones, "CX700", "00049F0000F1", "SN-GUARD-1", "1.0.199.0")
+	// Each change is on the operator log, which the Logs page shows.
+	if code, body := getText(t, dash+"/logs?op=dhcp"); code != http.StatusOK ||
+		strings.Count(body, "dhcp-refused") != 2 || strings.Count(body, "dhcp-serving") != 1 || !strings.Contains(body, "10.81.0.9") {
+		t.Errorf("Logs page, operator actions filtered to dhcp: %d; want two refusals naming 10.81.0.9 and one serving:\n%s", code, body)
+	}
 }
 
 // TestServeDHCPForceServesBesideAnotherServer: --dhcp-force serves with

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	"github.com/tanjay-lab/tanjay/appliance/oplog"
 	"github.com/tanjay-lab/tanjay/images"
 )
@@ -116,4 +117,20 @@ func (a *app) operatorLog(_ http.ResponseWriter, r *http.Request) (any, error) {
 		entries = []oplog.Entry{}
 	}
 	return entries, err
+}
+
+// recordGuard puts a change of the DHCP guard's state on the operator log:
+// DHCP stopping because another server answered, serving again, or forced
+// is the appliance changing what it does on the lab, and the operator
+// reads it with their own changes (the Logs page). Probing is not
+// recorded: it only leads to one of the others.
+func (a *app) recordGuard(st dhcp.GuardStatus) {
+	if st.State == dhcp.GuardProbing {
+		return
+	}
+	from := ""
+	if st.Other.From.IsValid() {
+		from = st.Other.From.String()
+	}
+	a.record(oplog.Actor{Who: "appliance (DHCP rogue-server guard)", From: from}, "dhcp-"+string(st.State), st.Interface, st.String(), nil)
 }

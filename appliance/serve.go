@@ -246,7 +246,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		if dhcpSrv, err = dhcp.New(cfg.dhcpConfig(), st, dhcpObserver{a}, log); err != nil {
 			return err
 		}
-		dhcpSrv.OnGuard(func(st dhcp.GuardStatus) { fmt.Fprintf(out, "dhcp: %s\n", st) })
+		dhcpSrv.OnGuard(func(st dhcp.GuardStatus) {
+			fmt.Fprintf(out, "dhcp: %s\n", st)
+			a.recordGuard(st)
+		})
 		if err := dhcpSrv.Listen(); err != nil {
 			return err
 		}
