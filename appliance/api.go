@@ -36,10 +36,7 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 // apiHandler authenticates the bearer token, runs h and writes its answer.
 func (a *app) apiHandler(h apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !tokenEqual(tok, a.token) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tanjay"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong admin token"})
+		if !a.tokenAccepted(w, r) {
 			return
 		}
 		v, err := h(w, r)
@@ -53,6 +50,18 @@ func (a *app) apiHandler(h apiFunc) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, v)
 	})
+}
+
+// tokenAccepted reports whether r carries the admin token, answering 401
+// itself when it does not.
+func (a *app) tokenAccepted(w http.ResponseWriter, r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || !tokenEqual(tok, a.token) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tanjay"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong admin token"})
+		return false
+	}
+	return true
 }
 
 func errorStatus(err error) int {

@@ -574,16 +574,13 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // backupAPI is GET /api/v1/backup[?logs=false]: the archive, streamed. It
-// authenticates as apiHandler does; it is not an apiFunc because its
+// authenticates as apiHandler does (tokenAccepted); it is not an apiFunc because its
 // answer is not JSON. A failure once the archive has started aborts the
 // connection, so the client sees a cut transfer, never a short archive
 // that looks whole.
 func (a *app) backupAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !tokenEqual(tok, a.token) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tanjay"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong admin token"})
+		if !a.tokenAccepted(w, r) {
 			return
 		}
 		logs := true

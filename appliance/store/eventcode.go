@@ -216,6 +216,12 @@ func appendShape(dst []byte, ev *Event) []byte {
 	for _, s := range [...]string{p.DeviceType, p.Vendor, p.Model, p.Revision, p.Locale} {
 		dst = appendRef(dst, s)
 	}
+	return appendShapeVersions(dst, ev)
+}
+
+// appendShapeVersions appends a check-in shape's versions: reported,
+// offered, target, then the path (its length plus one; 0 for nil).
+func appendShapeVersions(dst []byte, ev *Event) []byte {
 	for _, v := range [...]images.Version{ev.Reported, ev.Offered, ev.Target} {
 		dst = appendVersionParts(dst, v)
 	}

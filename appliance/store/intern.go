@@ -183,17 +183,7 @@ func appendShapeKey(dst []byte, ev *Event) []byte {
 	for _, s := range [...]string{p.DeviceType, p.Vendor, p.Model, p.Revision, p.Locale} {
 		dst = append(binary.AppendUvarint(dst, uint64(len(s))), s...)
 	}
-	for _, v := range [...]images.Version{ev.Reported, ev.Offered, ev.Target} {
-		dst = appendVersionParts(dst, v)
-	}
-	if ev.Path == nil {
-		return binary.AppendUvarint(dst, 0)
-	}
-	dst = binary.AppendUvarint(dst, uint64(len(ev.Path))+1)
-	for _, v := range ev.Path {
-		dst = appendVersionParts(dst, v)
-	}
-	return dst
+	return appendShapeVersions(dst, ev)
 }
 
 // shapeFromKey reads a shape back from its key.
