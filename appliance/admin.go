@@ -120,11 +120,14 @@ func runTestDevice(ctx context.Context, e env, args []string) error {
 		}
 		return tw.Flush()
 	case verb == "add" && len(rest) == 2:
-		var td store.TestDevice
+		var td testDeviceAdded
 		if err := c.postJSON(ctx, "/api/v1/testdevices", testDeviceRequest{ID: rest[1]}, &td); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "test device %s (%s) added: it now gets Pending versions\n", td.ID, td.Kind)
+		if td.Warning != "" {
+			fmt.Fprintf(e.stderr, "warning: %s\n", td.Warning)
+		}
 		return nil
 	case (verb == "rm" || verb == "remove") && len(rest) == 2:
 		var td store.TestDevice

@@ -231,7 +231,15 @@ func (a *app) addTestDevice(_ http.ResponseWriter, r *http.Request) (any, error)
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
-	return a.addTestDeviceID(apiActor(r), req.ID)
+	td, err := a.addTestDeviceID(apiActor(r), req.ID)
+	if err != nil {
+		return nil, err
+	}
+	res := testDeviceAdded{TestDevice: td}
+	if _, seen := a.phoneNamed(td); !seen {
+		res.Warning = unseenWarning(td)
+	}
+	return res, nil
 }
 
 func (a *app) removeTestDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -245,6 +253,12 @@ func (a *app) addTestDeviceID(act oplog.Actor, id string) (store.TestDevice, err
 	if err != nil {
 		a.record(act, "testdevice-add", clip(id, 100), "", err)
 		return td, err
+	}
+	if d, seen := a.phoneNamed(td); seen {
+		if err := a.samePhone(td, d); err != nil {
+			a.record(act, "testdevice-add", td.ID, "", err)
+			return td, err
+		}
 	}
 	td.Added = time.Now()
 	if err := a.store.AddTestDevice(td); err != nil {

@@ -308,7 +308,11 @@ func (d *Dashboard) testDevicesPage(w http.ResponseWriter, r *http.Request, s se
 
 func (d *Dashboard) addTestDevice(w http.ResponseWriter, r *http.Request, _ session) {
 	td, err := d.act.AddTestDevice(actor(r), strings.TrimSpace(r.PostFormValue("id")))
-	flashRedirect(w, r, "/testdevices", "added test device "+td.ID, err)
+	msg := "added test device " + td.ID
+	if err == nil && len(d.phonesNamed([]store.TestDevice{td})) == 0 {
+		msg += " — no phone with that MAC or serial has been seen yet: it takes Pending versions once it checks in (check the ID if you expected it)"
+	}
+	flashRedirect(w, r, "/testdevices", msg, err)
 }
 
 func (d *Dashboard) removeTestDevice(w http.ResponseWriter, r *http.Request, _ session) {
