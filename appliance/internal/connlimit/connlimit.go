@@ -192,8 +192,10 @@ func (ln *listener) Accept() (net.Conn, error) {
 		}
 		addr := remoteAddr(nc)
 		if reason := ln.l.admit(addr); reason != "" {
-			refuse(nc)
+			// Counted before the client sees the close, so whoever it
+			// tells next finds the refusal in /metrics.
 			ln.l.refused(addr, reason)
+			refuse(nc)
 			continue
 		}
 		return &conn{Conn: nc, l: ln.l, addr: addr}, nil
