@@ -137,14 +137,22 @@ func (p backupPlan) skipped(rel string) bool {
 // writeBackup writes the plan's archive to w.
 func writeBackup(w io.Writer, p backupPlan) (backupManifest, error) {
 	aw := newArchiveWriter(w, backupManifest{Format: backupFormat, Version: Version, Created: time.Now().UTC(), Source: p.source, Logs: p.logs})
-	err := filepath.WalkDir(p.data, func(full string, d fs.DirEntry, err error) error {
+	// The data directory may be a symbolic link (the VM's /var/lib/tanjay
+	// is one, to systemd's /var/lib/private/tanjay): WalkDir does not
+	// follow a link, not even the root, so walk where it points.
+	root, err := filepath.EvalSymlinks(p.data)
+	if err != nil {
+		return aw.m, fmt.Errorf("back up %s: %w", p.data, err)
+	}
+	haveState := false
+	err = filepath.WalkDir(root, func(full string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && full != p.data {
+			if errors.Is(err, fs.ErrNotExist) && full != root {
 				return nil // removed meanwhile (a capture or upload the quota evicted)
 			}
 			return err
 		}
-		rel, err := filepath.Rel(p.data, full)
+		rel, err := filepath.Rel(root, full)
 		if err != nil || rel == "." {
 			return err
 		}
@@ -164,12 +172,14 @@ func writeBackup(w io.Writer, p backupPlan) (backupManifest, error) {
 					return err
 				}
 			}
+			haveState = haveState || len(p.state) > 0
 			return fs.SkipDir
 		}
 		switch {
 		case d.IsDir():
 			return aw.addDir(rel, d)
 		case d.Type().IsRegular():
+			haveState = haveState || strings.HasPrefix(rel, "state/")
 			return aw.addPath(rel, full)
 		default:
 			aw.m.Skipped = append(aw.m.Skipped, rel+" ("+d.Type().String()+")")
@@ -178,6 +188,11 @@ func writeBackup(w io.Writer, p backupPlan) (backupManifest, error) {
 	})
 	if err != nil {
 		return aw.m, fmt.Errorf("back up %s: %w", p.data, err)
+	}
+	if !haveState {
+		// An archive without the state restores an empty appliance: never
+		// call that a backup.
+		return aw.m, fmt.Errorf("back up %s: it holds no state (no snapshot or journal under state/): is it a data directory?", p.data)
 	}
 	return aw.m, aw.close()
 }

@@ -429,3 +429,25 @@ func TestRestoreIntoAMountPoint(t *testing.T) {
 		t.Errorf("old admin token %q", old)
 	}
 }
+
+// TestBackupThroughASymlink: a data directory given as a symbolic link
+// (the VM's /var/lib/tanjay) is backed up whole, and a directory with no
+// state is refused rather than archived empty.
+func TestBackupThroughASymlink(t *testing.T) {
+	data := fakeData(t)
+	link := filepath.Join(t.TempDir(), "tanjay")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	direct, _ := readArchive(bytes.NewReader(backupBytes(t, data, true)), nil)
+	linked, err := readArchive(bytes.NewReader(backupBytes(t, link, true)), nil)
+	if err != nil || len(linked.Files) == 0 || len(linked.Files) != len(direct.Files) {
+		t.Errorf("through a symlink: %d files (%v), directly: %d", len(linked.Files), err, len(direct.Files))
+	}
+	empty := t.TempDir()
+	os.WriteFile(filepath.Join(empty, "admin.token"), []byte("x\n"), 0o600)
+	var buf bytes.Buffer
+	if _, err := writeBackup(&buf, backupPlan{data: empty, logs: true, source: "data directory"}); err == nil || !strings.Contains(err.Error(), "holds no state") {
+		t.Errorf("backup of a directory without state: %v, want refused", err)
+	}
+}
