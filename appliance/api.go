@@ -231,15 +231,11 @@ func (a *app) addTestDevice(_ http.ResponseWriter, r *http.Request) (any, error)
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
-	td, err := a.addTestDeviceID(apiActor(r), req.ID)
+	td, warning, err := a.addTestDeviceID(apiActor(r), req.ID)
 	if err != nil {
 		return nil, err
 	}
-	res := testDeviceAdded{TestDevice: td}
-	if _, seen := a.phoneNamed(td); !seen {
-		res.Warning = unseenWarning(td)
-	}
-	return res, nil
+	return testDeviceAdded{TestDevice: td, Warning: warning}, nil
 }
 
 func (a *app) removeTestDevice(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -248,26 +244,28 @@ func (a *app) removeTestDevice(_ http.ResponseWriter, r *http.Request) (any, err
 
 // addTestDeviceID adds a test device by MAC or serial, durably. The admin
 // API and the dashboard share it.
-func (a *app) addTestDeviceID(act oplog.Actor, id string) (store.TestDevice, error) {
+// It also returns a warning when no phone with that ID has been seen.
+func (a *app) addTestDeviceID(act oplog.Actor, id string) (store.TestDevice, string, error) {
 	td, err := parseTestDevice(id)
 	if err != nil {
 		a.record(act, "testdevice-add", clip(id, 100), "", err)
-		return td, err
+		return td, "", err
 	}
-	if d, seen := a.phoneNamed(td); seen {
-		if err := a.samePhone(td, d); err != nil {
-			a.record(act, "testdevice-add", td.ID, "", err)
-			return td, err
-		}
+	warning := ""
+	if d, seen := a.phoneNamed(td); !seen {
+		warning = unseenWarning(td)
+	} else if err := a.samePhone(td, d); err != nil {
+		a.record(act, "testdevice-add", td.ID, "", err)
+		return td, "", err
 	}
 	td.Added = time.Now()
 	if err := a.store.AddTestDevice(td); err != nil {
 		a.record(act, "testdevice-add", td.ID, "", err)
-		return td, err
+		return td, "", err
 	}
 	a.record(act, "testdevice-add", td.ID, "added ("+td.Kind+")", nil)
 	a.log.Info("test device added", "id", td.ID, "kind", td.Kind)
-	return td, nil
+	return td, warning, nil
 }
 
 func (a *app) removeTestDeviceID(act oplog.Actor, id string) (store.TestDevice, error) {

@@ -21,7 +21,7 @@ func (d dashboardActions) RuleAction(act oplog.Actor, action string, key images.
 	return d.a.applyRuleAction(act, action, key)
 }
 
-func (d dashboardActions) AddTestDevice(act oplog.Actor, id string) (store.TestDevice, error) {
+func (d dashboardActions) AddTestDevice(act oplog.Actor, id string) (store.TestDevice, string, error) {
 	return d.a.addTestDeviceID(act, id)
 }
 

@@ -45,14 +45,15 @@ func (p checkinPlanner) PlanNextHop(_ context.Context, req *r2.Request, _ string
 		if !ok {
 			continue
 		}
-		offer.Updates = append(offer.Updates, p.a.offered(next))
+		offer.Updates = append(offer.Updates, p.a.offered(cat, next))
 	}
 	return offer, nil
 }
 
-// offered describes an image as the check-in response offers it.
-func (a *app) offered(im images.Image) r2.OfferedUpdate {
-	in, ext := a.catalog.Load().BaseURLs(a.urls, im)
+// offered describes an image as the check-in response offers it, with the
+// base URLs of cat, the catalog the offer was planned with.
+func (a *app) offered(cat *legacy.Catalog, im images.Image) r2.OfferedUpdate {
+	in, ext := cat.BaseURLs(a.urls, im)
 	u := r2.OfferedUpdate{
 		UpdateType: im.Key.UpdateType, Version: im.Version,
 		BaseURL: in, ExternalBaseURL: ext, TimeStamp: im.ImportedAt,

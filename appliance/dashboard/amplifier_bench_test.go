@@ -153,17 +153,7 @@ func BenchmarkAnonymousFleetGet(b *testing.B) {
 func BenchmarkFleetFirstView(b *testing.B) {
 	e := fleetEnv(b, 100_000)
 	for _, path := range []string{"/", "/kiosk", "/?q=ip8540&sort=seen&dir=desc&offset=400"} {
-		b.Run("phones=100000"+strings.ReplaceAll(path, "/", "_"), func(b *testing.B) {
-			serve := servePaged(e.d, path)
-			var size int
-			b.ReportAllocs()
-			for b.Loop() {
-				w := &discardResponse{h: http.Header{}}
-				serve(w)
-				size = w.n
-			}
-			b.ReportMetric(float64(size)/(1<<10), "KiB/page")
-		})
+		b.Run("phones=100000"+strings.ReplaceAll(path, "/", "_"), func(b *testing.B) { benchPage(b, e.d, path) })
 	}
 }
 
@@ -308,16 +298,19 @@ func BenchmarkFleetIndexRecount(b *testing.B) {
 func BenchmarkOtherPublicPages(b *testing.B) {
 	e := amplifierEnv(b)
 	for _, path := range []string{"/firmware", "/testdevices", "/phone/" + mac(4242)} {
-		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
-			serve := servePaged(e.d, path)
-			var size int
-			b.ReportAllocs()
-			for b.Loop() {
-				w := &discardResponse{h: http.Header{}}
-				serve(w)
-				size = w.n
-			}
-			b.ReportMetric(float64(size)/(1<<10), "KiB/page")
-		})
+		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) { benchPage(b, e.d, path) })
 	}
+}
+
+// benchPage serves path over and over and reports the page's size.
+func benchPage(b *testing.B, d *Dashboard, path string) {
+	serve := servePaged(d, path)
+	var size int
+	b.ReportAllocs()
+	for b.Loop() {
+		w := &discardResponse{h: http.Header{}}
+		serve(w)
+		size = w.n
+	}
+	b.ReportMetric(float64(size)/(1<<10), "KiB/page")
 }

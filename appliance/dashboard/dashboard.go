@@ -35,8 +35,9 @@ type Actions interface {
 	//
 	// RuleAction applies "approve", "reject" or "restore" to the rule.
 	RuleAction(act oplog.Actor, action string, key images.RuleKey) (images.Rule, error)
-	// AddTestDevice adds a MAC or serial, normalised by the appliance.
-	AddTestDevice(act oplog.Actor, id string) (store.TestDevice, error)
+	// AddTestDevice adds a MAC or serial, normalised by the appliance, and
+	// says when no phone with that ID has been seen.
+	AddTestDevice(act oplog.Actor, id string) (td store.TestDevice, warning string, err error)
 	RemoveTestDevice(act oplog.Actor, id string) (store.TestDevice, error)
 	// Import reads the multipart upload of a vendor package (field "file")
 	// from r.

@@ -73,14 +73,14 @@ func (a *fakeActions) RuleAction(act oplog.Actor, action string, key images.Rule
 
 var macChars = regexp.MustCompile(`^[0-9A-F]{12}$`)
 
-func (a *fakeActions) AddTestDevice(act oplog.Actor, id string) (store.TestDevice, error) {
+func (a *fakeActions) AddTestDevice(act oplog.Actor, id string) (store.TestDevice, string, error) {
 	td := store.TestDevice{ID: id, Kind: store.TestDeviceSerial}
 	if mac := strings.ToUpper(strings.NewReplacer(":", "", "-", "").Replace(id)); macChars.MatchString(mac) {
 		td = store.TestDevice{ID: mac, Kind: store.TestDeviceMAC}
 	}
 	err := a.st.AddTestDevice(td)
 	a.op(act, "testdevice-add", td.ID, err)
-	return td, err
+	return td, "", err
 }
 
 func (a *fakeActions) RemoveTestDevice(act oplog.Actor, id string) (store.TestDevice, error) {

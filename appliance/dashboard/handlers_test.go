@@ -29,7 +29,7 @@ func seededEnv(t *testing.T, mut func(*Config)) *env {
 	checkIn(e.st, 1, cx700, beta, now.Add(-time.Minute))
 	download(e.st, 1, 3<<20, 8<<20, now)
 	checkIn(e.st, 2, cx700, interim, now)
-	if _, err := e.act.AddTestDevice(oplog.Actor{Who: "seed"}, mac(3)); err != nil {
+	if _, _, err := e.act.AddTestDevice(oplog.Actor{Who: "seed"}, mac(3)); err != nil {
 		t.Fatal(err)
 	}
 	checkIn(e.st, 3, ip8540, beta, now)

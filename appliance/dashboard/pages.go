@@ -307,10 +307,10 @@ func (d *Dashboard) testDevicesPage(w http.ResponseWriter, r *http.Request, s se
 }
 
 func (d *Dashboard) addTestDevice(w http.ResponseWriter, r *http.Request, _ session) {
-	td, err := d.act.AddTestDevice(actor(r), strings.TrimSpace(r.PostFormValue("id")))
+	td, warning, err := d.act.AddTestDevice(actor(r), strings.TrimSpace(r.PostFormValue("id")))
 	msg := "added test device " + td.ID
-	if err == nil && len(d.phonesNamed([]store.TestDevice{td})) == 0 {
-		msg += " — no phone with that MAC or serial has been seen yet: it takes Pending versions once it checks in (check the ID if you expected it)"
+	if warning != "" {
+		msg += " — " + warning
 	}
 	flashRedirect(w, r, "/testdevices", msg, err)
 }
