@@ -30,15 +30,14 @@ type CertInfo struct {
 	Missing []string `json:"missing,omitempty"`
 }
 
-// Info describes the CA and the served certificates. In acme mode it is
-// empty until Run has obtained the first certificate (or one was cached).
+// Info describes the CA and the served certificates. In acme mode it has
+// one entry per fully qualified name with a certificate in the cache, none
+// until Run has obtained the first.
 func (c *Certs) Info() []CertInfo {
 	var out []CertInfo
 	switch {
 	case c.cfg.Mode == ModeACME:
-		if cert := c.phone.Load(); cert != nil {
-			out = append(out, certInfo("acme", cert.Leaf))
-		}
+		out = c.acmeInfo()
 	case c.cfg.Mode == ModeFiles:
 		i := certInfo("files", c.phone.Load().Leaf)
 		if m := c.missing.Load(); m != nil {

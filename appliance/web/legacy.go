@@ -50,6 +50,7 @@ func (c *Certs) PhoneTLS() *tls.Config {
 		GetCertificate: c.getPhoneCertificate,
 		NextProtos:     []string{"http/1.1"},
 	}
+	c.plugACME(cfg, true)
 	return cfg
 }
 
@@ -61,6 +62,7 @@ func (c *Certs) DashboardTLS() *tls.Config {
 		GetCertificate: c.getDashboardCertificate,
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
+	c.plugACME(cfg, false)
 	return cfg
 }
 

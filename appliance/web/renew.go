@@ -12,10 +12,11 @@ var renewCheckInterval = time.Hour
 // self-signed mode reissues a leaf when less than RenewBefore remains (or
 // the names changed); files mode reloads the operator's files when they
 // change on disk (a bad new pair is logged and the old one kept); acme
-// mode obtains the certificate at once when none is cached and renews it
-// when less than RenewBefore remains, retrying failed orders. Run returns
-// nil when ctx ends; failures are logged, never fatal, so the appliance
-// keeps serving what it has.
+// mode orders each name's certificate at once when none is cached,
+// retrying failed orders, and logs a renewal autocert has not managed in
+// time (autocert renews by itself when less than RenewBefore remains).
+// Run returns nil when ctx ends; failures are logged, never fatal, so the
+// appliance keeps serving what it has.
 func (c *Certs) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -49,13 +50,7 @@ func (c *Certs) refresh(ctx context.Context) time.Duration {
 			c.log.Info("tls: reloaded --tls-cert and --tls-key", "file", c.cfg.CertFile)
 		}
 	case ModeACME:
-		if !c.acmeDue() {
-			return 0
-		}
-		if err := c.obtainACME(ctx); err != nil && ctx.Err() == nil {
-			c.log.Error("tls: ACME order failed; retrying", "directory", c.cfg.ACMEDirectory, "retry_in", acmeRetry, "err", err)
-			return acmeRetry
-		}
+		return c.refreshACME(ctx)
 	}
 	return 0
 }

@@ -18,7 +18,7 @@ import (
 const (
 	ModeSelfSigned = "self-signed" // the appliance CA in <data>/tls (default)
 	ModeFiles      = "files"       // the operator's PEM certificate and key
-	ModeACME       = "acme"        // RFC 8555 (x/crypto/acme) against a lab ACME server
+	ModeACME       = "acme"        // RFC 8555 (x/crypto/acme/autocert) against a lab ACME server
 )
 
 // Signature algorithms of the phone listener's certificate (PhoneSigAlg).
@@ -28,7 +28,7 @@ const (
 )
 
 // RenewBefore is how long before expiry the self-signed leaves are
-// reissued, at start and by Run.
+// reissued, at start and by Run, and acme mode's certificates renewed.
 const RenewBefore = 30 * 24 * time.Hour
 
 // TLSConfig is what the appliance's TLS needs. The appliance fills it from
@@ -183,8 +183,8 @@ type Certs struct {
 
 // NewCerts creates or loads the certificates of c.Mode: it creates the CA
 // on first start and reissues leaves that are due, refuses an operator key
-// that does not match its certificate, and prepares the ACME manager
-// (which contacts the ACME server only from Run).
+// that does not match its certificate, and prepares autocert (which
+// contacts the ACME server only from Run or a handshake).
 func NewCerts(c TLSConfig) (*Certs, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
