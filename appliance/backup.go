@@ -34,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tanjay-lab/tanjay/appliance/admin"
 	"github.com/tanjay-lab/tanjay/appliance/dashboard"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 )
@@ -589,27 +590,27 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // backupAPI is GET /api/v1/backup[?logs=false]: the archive, streamed. It
-// authenticates as apiHandler does (tokenAccepted); it is not an apiFunc because its
+// authenticates as the admin API does (admin.API.TokenAccepted); it is not a JSON route because its
 // answer is not JSON. A failure once the archive has started aborts the
 // connection, so the client sees a cut transfer, never a short archive
 // that looks whole.
 func (a *app) backupAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.tokenAccepted(w, r) {
+		if !a.api.TokenAccepted(w, r) {
 			return
 		}
 		logs := true
 		if v := r.URL.Query().Get("logs"); v != "" {
 			var err error
 			if logs, err = strconv.ParseBool(v); err != nil {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("logs=%q: want true or false", v)})
+				admin.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("logs=%q: want true or false", v)})
 				return
 			}
 		}
 		b, err := a.startBackup(logs)
 		if err != nil {
 			a.log.Error("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			admin.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 			return
 		}
 		defer b.Close()

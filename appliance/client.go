@@ -8,6 +8,19 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/tanjay-lab/tanjay/appliance/admin"
+)
+
+// The admin API's requests and answers, as the commands name them:
+// appliance/admin defines them once, for the server and its clients.
+type (
+	ruleRequest       = admin.RuleRequest
+	ruleResult        = admin.RuleResult
+	testDeviceRequest = admin.TestDeviceRequest
+	testDeviceAdded   = admin.TestDeviceAdded
+	deviceDetail      = admin.DeviceDetail
+	importResult      = admin.ImportResult
 )
 
 // apiClient talks to a running appliance's admin API.

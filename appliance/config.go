@@ -12,6 +12,7 @@ import (
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
 	"github.com/tanjay-lab/tanjay/appliance/internal/connlimit"
+	"github.com/tanjay-lab/tanjay/appliance/internal/netaddr"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 	"github.com/tanjay-lab/tanjay/legacy"
@@ -42,8 +43,9 @@ type Config struct {
 	TLS web.TLSConfig
 	// Advertise is host[:port] phones reach the appliance at, used to derive
 	// every URL the operator did not set. Default: the HTTP listener's own
-	// address when it names one, else this machine's first non-loopback IPv4
-	// address, with the listener's port when it is not 80.
+	// address when it names one, else this machine's first LAN address
+	// (IPv4, neither loopback nor link-local; 127.0.0.1 when it has none),
+	// with the listener's port when it is not 80.
 	Advertise string
 	// URLs are the four update-server URLs; each one left empty (the default)
 	// is derived from Advertise. Never empty once Run starts.
@@ -160,11 +162,7 @@ func (c Config) dnsEnabled() bool { return c.DNS.Addr != dnsOff && c.DNS.Addr !=
 // and host name filled in.
 func (c Config) dnsConfig(advertise string) dnsresp.Config {
 	d := c.DNS
-	host := advertise
-	if h, _, err := net.SplitHostPort(advertise); err == nil {
-		host = h
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() && !d.Advertise.IsValid() {
+	if ip, err := netip.ParseAddr(netaddr.Host(advertise)); err == nil && ip.Is4() && !d.Advertise.IsValid() {
 		d.Advertise = ip
 	}
 	d.Host = dnsHostLabel(c.Host)
@@ -174,17 +172,10 @@ func (c Config) dnsConfig(advertise string) dnsresp.Config {
 // dnsHostLabel is the first label of the host name, lower-cased, when it is
 // a valid DNS label, else the responder's default.
 func dnsHostLabel(host string) string {
-	label, _, _ := strings.Cut(strings.ToLower(host), ".")
-	for i := 0; i < len(label); i++ {
-		c := label[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' && i > 0 && i < len(label)-1) {
-			return dnsresp.DefaultHost
-		}
+	if label := netaddr.HostLabel(host); label != "" {
+		return label
 	}
-	if label == "" || len(label) > 63 {
-		return dnsresp.DefaultHost
-	}
-	return label
+	return dnsresp.DefaultHost
 }
 
 // Validate checks the configuration, naming the flag of each bad value.
@@ -267,7 +258,7 @@ func (c Config) advertiseFor(bound net.Addr) string {
 		}
 	}
 	if host == "" {
-		host = firstLANAddress()
+		host = netaddr.FirstLANAddress().String()
 	}
 	if port == "80" {
 		return host
@@ -294,10 +285,7 @@ func (c Config) dhcpConfig() dhcp.Config {
 // httpsAdvertise is the advertised host with the HTTPS listener's port
 // (none for 443).
 func httpsAdvertise(advertise string, bound net.Addr) string {
-	host := advertise
-	if h, _, err := net.SplitHostPort(advertise); err == nil {
-		host = h
-	}
+	host := netaddr.Host(advertise)
 	if ta, ok := bound.(*net.TCPAddr); ok && ta.Port != 443 {
 		return net.JoinHostPort(host, strconv.Itoa(ta.Port))
 	}
@@ -330,26 +318,10 @@ func (c Config) tlsConfig(advertise string) web.TLSConfig {
 	if enabled(c.SIPTLSAddr) {
 		t.Names = append(t.Names, sipServerNames(c.DNS.Domains)...)
 	}
-	host := advertise
-	if h, _, err := net.SplitHostPort(advertise); err == nil {
-		host = h
-	}
-	if ip := net.ParseIP(host); ip != nil {
+	if ip := net.ParseIP(netaddr.Host(advertise)); ip != nil {
 		t.IPs = []net.IP{ip}
 	}
 	return t
-}
-
-// firstLANAddress is the first non-loopback IPv4 address of this machine,
-// or 127.0.0.1 when there is none.
-func firstLANAddress() string {
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
-			return ipn.IP.String()
-		}
-	}
-	return "127.0.0.1"
 }
 
 // Paths under the data directory.
@@ -360,6 +332,10 @@ func (c Config) accessDir() string  { return filepath.Join(c.Data, "logs", "acce
 func (c Config) clientDir() string  { return filepath.Join(c.Data, "logs", "client") }
 func (c Config) captureDir() string { return filepath.Join(c.Data, "captures") }
 func (c Config) tokenPath() string  { return tokenPath(c.Data) }
+
+// tmpDir holds uploads while they are read; it is emptied at every start
+// (admin.Actions.SweepInterruptedImports).
+func (c Config) tmpDir() string { return filepath.Join(c.Data, "tmp") }
 
 func tokenPath(data string) string { return filepath.Join(data, "admin.token") }
 

@@ -7,43 +7,28 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tanjay-lab/tanjay/appliance/admin"
 	"github.com/tanjay-lab/tanjay/appliance/dashboard"
 	"github.com/tanjay-lab/tanjay/appliance/oplog"
-	"github.com/tanjay-lab/tanjay/appliance/store"
-	"github.com/tanjay-lab/tanjay/images"
 )
 
-// dashboardActions gives the dashboard the same durable operator path the
-// admin API uses (the catalog refresh included).
-type dashboardActions struct{ a *app }
-
-func (d dashboardActions) RuleAction(act oplog.Actor, action string, key images.RuleKey) (images.Rule, error) {
-	return d.a.applyRuleAction(act, action, key)
+// dashboardActions gives the dashboard the operator actions of
+// appliance/admin, the ones the admin API uses (recorded, durable, the
+// catalog refreshed), and what only the appliance knows: its health and
+// backups (backup.go).
+type dashboardActions struct {
+	*admin.Actions
+	a *app
 }
 
-func (d dashboardActions) AddTestDevice(act oplog.Actor, id string) (store.TestDevice, string, error) {
-	return d.a.addTestDeviceID(act, id)
-}
-
-func (d dashboardActions) RemoveTestDevice(act oplog.Actor, id string) (store.TestDevice, error) {
-	return d.a.removeTestDeviceID(act, id)
-}
-
+// Import is admin's import of the dashboard's upload form, in the
+// dashboard's terms.
 func (d dashboardActions) Import(act oplog.Actor, r *http.Request) (dashboard.ImportResult, error) {
-	res, err := d.a.importAs(act, r)
+	res, err := d.Actions.ImportRequest(act, r)
 	if err != nil {
 		return dashboard.ImportResult{}, err
 	}
 	return dashboard.ImportResult{Rules: res.Rules, Images: res.Images, Warnings: res.Warnings}, nil
-}
-
-func (d dashboardActions) MakePending(act oplog.Actor, key images.RuleKey, v images.Version) (images.Rule, error) {
-	return d.a.makePending(act, key, v)
-}
-
-func (d dashboardActions) OperatorLog(f oplog.Filter, limit int) ([]oplog.Entry, error) {
-	entries, _, err := d.a.oplog.Read(f, limit)
-	return entries, err
 }
 
 // Health is what the Settings page shows: the four URLs, DNS, listeners,

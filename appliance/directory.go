@@ -16,6 +16,7 @@ import (
 
 	"github.com/tanjay-lab/tanjay/appliance/directory"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
+	"github.com/tanjay-lab/tanjay/appliance/internal/netaddr"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 )
 
@@ -92,11 +93,7 @@ func (c Config) directoryConfig(advertise string) (directory.Config, error) {
 // interfaceOf names the interface holding the address of advertise
 // (host[:port]).
 func interfaceOf(advertise string) (string, error) {
-	host := advertise
-	if h, _, err := net.SplitHostPort(advertise); err == nil {
-		host = h
-	}
-	ip := net.ParseIP(host)
+	ip := net.ParseIP(netaddr.Host(advertise))
 	if ip == nil {
 		return "", fmt.Errorf("the advertised address %q is not an IP address: name the interfaces", advertise)
 	}

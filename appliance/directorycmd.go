@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/directory"
+	"github.com/tanjay-lab/tanjay/appliance/internal/netaddr"
 	"github.com/tanjay-lab/tanjay/appliance/web"
 )
 
@@ -161,7 +162,7 @@ func loadSIPPassword(cfg Config) (string, error) {
 func directoryCmdConfig(cfg *Config, e env) (dcfg directory.Config, advertise string, err error) {
 	cfg.SIPPassword = e.getenv("TANJAY_SIP_PASSWORD")
 	if advertise = cfg.Advertise; advertise == "" {
-		advertise = firstLANAddress()
+		advertise = netaddr.FirstLANAddress().String()
 	}
 	dcfg, err = cfg.directoryConfig(advertise)
 	return dcfg, advertise, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/directory"
+	"github.com/tanjay-lab/tanjay/appliance/internal/netaddr"
 )
 
 // directoryUnit is the --directory mode in which Samba runs outside the
@@ -94,10 +95,7 @@ func (w *directoryWatch) ldapAddr() string {
 			}
 		}
 	}
-	host := w.advertise
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
+	host := netaddr.Host(w.advertise)
 	if host == "" {
 		host = "127.0.0.1"
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tanjay-lab/tanjay/appliance/admin"
 	"github.com/tanjay-lab/tanjay/images"
 )
 
@@ -70,7 +71,7 @@ func checkImportArgs(devicePath, version, minFrom string, files []string) error 
 	}
 	packages := 0
 	for _, f := range files {
-		if isPackageName(f) {
+		if admin.IsPackageName(f) {
 			packages++
 		}
 	}

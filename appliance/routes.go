@@ -27,8 +27,9 @@ func (a *app) phoneRoutes(audit *r2.AuditLog) http.Handler {
 
 // dashboardRoutes is the one route table of the dashboard listener: the
 // dashboard (appliance/dashboard) at /, health, Prometheus metrics, and the
-// admin API under /api/v1/ (the more specific patterns win). The phone-facing
-// listener is r2's handler as a whole (it routes by the paths phones use).
+// admin API (appliance/admin) under /api/v1/ (the more specific patterns
+// win). The phone-facing listener is r2's handler as a whole (it routes by
+// the paths phones use).
 func (a *app) dashboardRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", a.dashboard.Handler())
@@ -36,24 +37,12 @@ func (a *app) dashboardRoutes() http.Handler {
 	if a.metrics != nil {
 		mux.Handle("GET /metrics", a.metrics)
 	}
-	api := func(pattern string, h apiFunc) { mux.Handle(pattern, a.apiHandler(h)) }
-	api("GET /api/v1/rules", a.listRules)
-	api("POST /api/v1/rules/{action}", a.ruleAction)
-	api("POST /api/v1/rules/pending", a.pendAction)
-	api("GET /api/v1/images", a.listImages)
-	api("POST /api/v1/images", a.importImage)
-	api("GET /api/v1/testdevices", func(http.ResponseWriter, *http.Request) (any, error) { return a.store.TestDevices(nil), nil })
-	api("POST /api/v1/testdevices", a.addTestDevice)
-	api("DELETE /api/v1/testdevices/{id}", a.removeTestDevice)
-	api("GET /api/v1/devices", func(http.ResponseWriter, *http.Request) (any, error) { return a.store.Devices(nil), nil })
-	api("GET /api/v1/devices/{id}", a.getDevice)
-	api("GET /api/v1/settings", a.settings)
-	api("GET /api/v1/operator-log", a.operatorLog)
+	a.api.Register(mux)
 	mux.Handle("GET /api/v1/backup", a.backupAPI()) // not JSON: the archive, streamed (backup.go)
 	return mux
 }
 
-// settingsView is what the appliance runs with.
+// settingsView is what the appliance runs with: GET /api/v1/settings.
 type settingsView struct {
 	Version   string `json:"version"`
 	Data      string `json:"data"`
@@ -62,6 +51,6 @@ type settingsView struct {
 	URLs      any    `json:"urls"`
 }
 
-func (a *app) settings(http.ResponseWriter, *http.Request) (any, error) {
-	return settingsView{Version: Version, Data: a.cfg.Data, HTTPAddr: a.cfg.HTTPAddr, Dashboard: a.cfg.DashboardAddr, URLs: a.urls}, nil
+func (a *app) settings() any {
+	return settingsView{Version: Version, Data: a.cfg.Data, HTTPAddr: a.cfg.HTTPAddr, Dashboard: a.cfg.DashboardAddr, URLs: a.urls}
 }

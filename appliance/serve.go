@@ -13,12 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tanjay-lab/tanjay/appliance/admin"
 	"github.com/tanjay-lab/tanjay/appliance/dashboard"
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	"github.com/tanjay-lab/tanjay/appliance/directory"
@@ -67,16 +67,17 @@ type app struct {
 	store   *store.Store
 	blobs   *images.BlobStore
 	urls    legacy.URLs
-	token   string
 	started time.Time
 	catalog atomic.Pointer[legacy.Catalog]
+	// admin is every operator action (import, rule actions, test
+	// devices), recorded in the operator log; api is the admin API over
+	// them (appliance/admin).
+	admin *admin.Actions
+	api   *admin.API
 	// counters feed /metrics; metrics is set once the DNS responder is
 	// known.
 	counters counters
 	metrics  http.Handler
-	// importMu runs imports one at a time, so a failed import can take
-	// back exactly the blobs it wrote.
-	importMu sync.Mutex
 	// bound and certs are set once the listeners are bound, before any
 	// serves: what the dashboard's Settings page shows.
 	bound     Addrs
@@ -103,259 +104,378 @@ type app struct {
 	audit     *r2.AuditLog
 	auditFile *writefail.Appender
 	access    *web.AccessLog
-	// oplog records who changed what (operator.go).
-	oplog *oplog.Log
 }
 
-// refreshCatalog rebuilds the planner's snapshot; called at start and after
-// every operator change.
+// refreshCatalog rebuilds the planner's snapshot; called once the URLs are
+// derived and by appliance/admin after every operator change.
 func (a *app) refreshCatalog() {
 	a.catalog.Store(legacy.NewCatalog(a.store.Rules(nil), a.store.Images(nil)).WithURLs(a.urls))
 }
 
-// Run serves the appliance until ctx ends. It binds every listener before
-// serving anything and fails fast; ready, when non-nil, is called once with
-// the bound addresses.
+// Run serves the appliance until ctx ends, in four steps: it opens the
+// state under the data directory, binds every listener (failing fast,
+// before anything serves), builds the handlers, and serves them all under
+// one errgroup with a graceful shutdown. ready, when non-nil, is called
+// once with the bound addresses, before any listener serves.
 //
 // out is where the dashboard shows a generated admin password, once.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready func(Addrs)) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	a := &app{cfg: cfg, log: log, started: time.Now()}
+	var cl closers
+	defer cl.close()
+	if err := a.openState(&cl); err != nil {
+		return err
+	}
+	lns, err := a.bindListeners(ctx, out, &cl)
+	if err != nil {
+		return err
+	}
+	servers, err := a.buildHandlers(ctx, out, lns, &cl)
+	if err != nil {
+		return err
+	}
+	return a.serve(ctx, lns, servers, ready)
+}
+
+// closers are what Run opened, closed in the reverse order when it
+// returns.
+type closers []func()
+
+func (c *closers) add(f func()) { *c = append(*c, f) }
+
+// close runs on a pointer: `defer cl.close()` must see what is added
+// after the defer statement.
+func (c *closers) close() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+}
+
+// openState opens what the appliance keeps under the data directory: the
+// store, the operator log, the quotas of phone files, the blob store
+// (swept of what an interrupted import left), the operator actions and the
+// admin API with its token, and the audit and access logs.
+func (a *app) openState(cl *closers) error {
+	cfg := a.cfg
 	for _, dir := range []string{cfg.Data, cfg.captureDir(), cfg.clientDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("data directory: %w", err)
 		}
 	}
-	st, err := store.Open(cfg.stateDir(), cfg.StoreLimits.storeOptions(store.Options{Logger: log}))
+	st, err := store.Open(cfg.stateDir(), cfg.StoreLimits.storeOptions(store.Options{Logger: a.log}))
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	a := &app{cfg: cfg, log: log, store: st, started: time.Now()}
-	if a.oplog, err = oplog.Open(cfg.operatorLogPath()); err != nil {
+	cl.add(func() { st.Close() })
+	a.store = st
+	ops, err := oplog.Open(cfg.operatorLogPath())
+	if err != nil {
 		return err
 	}
-	defer a.oplog.Close()
-	if a.phoneFiles, err = openPhoneFiles(cfg, log); err != nil {
+	cl.add(func() { ops.Close() })
+	if a.phoneFiles, err = openPhoneFiles(cfg, a.log); err != nil {
 		return err
 	}
 	if a.blobs, err = images.OpenBlobStore(cfg.blobDir()); err != nil {
 		return err
 	}
-	if err := a.sweepInterruptedImports(); err != nil {
-		return err
-	}
-	if a.token, err = loadOrCreateToken(cfg.tokenPath(), cfg.Token); err != nil {
+	if err := a.openAdmin(ops); err != nil {
 		return err
 	}
 	// The audit log heals after a full disk through the appender it writes
 	// to (r2 does not import appliance, so it is plugged in here).
-	auditFile := &writefail.Appender{Tracker: writefail.New("audit log", log, nil)}
-	audit, err := r2.OpenAuditLogTo(cfg.auditDir(), cfg.Host, time.Now, auditFile)
-	if err != nil {
+	a.auditFile = &writefail.Appender{Tracker: writefail.New("audit log", a.log, nil)}
+	if a.audit, err = r2.OpenAuditLogTo(cfg.auditDir(), cfg.Host, time.Now, a.auditFile); err != nil {
 		return err
 	}
-	defer audit.Close()
+	audit := a.audit
+	cl.add(func() { audit.Close() })
 	access, err := web.OpenAccessLog(cfg.accessDir(), "tanjay "+Version)
 	if err != nil {
 		return err
 	}
-	defer access.Close()
-	access.SetLogger(log)
-	a.audit, a.auditFile, a.access = audit, auditFile, access
+	cl.add(func() { access.Close() })
+	access.SetLogger(a.log)
+	a.access = access
+	return nil
+}
 
-	phoneLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("--http-addr: %w", err)
-	}
-	defer phoneLn.Close()
-	dashLn, err := net.Listen("tcp", cfg.DashboardAddr)
-	if err != nil {
-		return fmt.Errorf("--dashboard-addr: %w", err)
-	}
-	defer dashLn.Close()
-
-	advertise := cfg.advertiseFor(phoneLn.Addr())
-	var httpsLn net.Listener
-	externalBase := ""
-	if cfg.httpsEnabled() {
-		if httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
-			return fmt.Errorf("--https-addr: %w", err)
-		}
-		defer httpsLn.Close()
-		externalBase = legacy.BaseURL("https", httpsAdvertise(advertise, httpsLn.Addr()))
-	}
-	if a.urls, err = legacy.DeriveURLs(legacy.BaseURL("http", advertise), externalBase, cfg.URLs); err != nil {
-		return fmt.Errorf("--advertise: %w", err)
-	}
-	sipLns, err := bindSIP(cfg)
+// openAdmin makes the operator actions over the opened state, sweeps what
+// an interrupted import left, and makes the admin API with the token.
+func (a *app) openAdmin(ops *oplog.Log) error {
+	var err error
+	a.admin, err = admin.New(admin.Config{
+		Store: a.store, Blobs: a.blobs, Oplog: ops, TmpDir: a.cfg.tmpDir(),
+		CatalogChanged: a.refreshCatalog, NormalizeMAC: r2.NormalizeMAC, Logger: a.log,
+	})
 	if err != nil {
 		return err
 	}
-	defer sipLns.close()
-	var certs *web.Certs
-	if cfg.certsNeeded() {
-		if certs, err = web.NewCerts(cfg.tlsConfig(advertise)); err != nil {
-			return err
+	if err := a.admin.SweepInterruptedImports(); err != nil {
+		return err
+	}
+	token, err := loadOrCreateToken(a.cfg.tokenPath(), a.cfg.Token)
+	if err != nil {
+		return err
+	}
+	a.api, err = admin.NewAPI(a.admin, token, a.settings)
+	return err
+}
+
+// listeners are every socket the appliance serves, bound, and what binding
+// them settled: the advertised address, the certificates (which name it),
+// the DNS responder and the DHCP server (each bound inside).
+type listeners struct {
+	phone, dashboard net.Listener
+	https            net.Listener // nil when off
+	sip              sipListeners
+	advertise        string
+	certs            *web.Certs      // nil when no listener needs them
+	dns              *dnsresp.Server // nil when off
+	dhcp             *dhcp.Server    // nil when off
+}
+
+// bindListeners binds every listener before anything serves, failing fast
+// with the flag of the address that cannot be bound. On the way it
+// derives the URLs from the advertised address, makes the certificates and
+// prepares the directory, whose locator records the DNS responder answers.
+func (a *app) bindListeners(ctx context.Context, out io.Writer, cl *closers) (*listeners, error) {
+	l, err := a.bindHTTP(cl)
+	if err != nil {
+		return nil, err
+	}
+	if l.sip, err = bindSIP(a.cfg); err != nil {
+		return nil, err
+	}
+	sipLns := l.sip
+	cl.add(sipLns.close)
+	if a.cfg.certsNeeded() {
+		if l.certs, err = web.NewCerts(a.cfg.tlsConfig(l.advertise)); err != nil {
+			return nil, err
 		}
 	}
-	if cfg.sipEnabled() || cfg.directoryOn() {
-		if a.sipPassword, err = loadOrCreateSIPPassword(cfg, out, log); err != nil {
-			return err
+	if a.cfg.sipEnabled() || a.cfg.directoryOn() {
+		if a.sipPassword, err = loadOrCreateSIPPassword(a.cfg, out, a.log); err != nil {
+			return nil, err
 		}
 	}
-	var dcRecs []dnsresp.Record
+	dcRecs, err := a.prepareDirectory(ctx, l.advertise)
+	if err != nil {
+		return nil, err
+	}
+	if l.dns, err = a.bindDNS(l, dcRecs, cl); err != nil {
+		return nil, err
+	}
+	if l.dhcp, err = a.bindDHCP(out, cl); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// bindHTTP binds the phone-facing HTTP and HTTPS listeners and the
+// dashboard's, and derives the four URLs from the advertised address.
+func (a *app) bindHTTP(cl *closers) (*listeners, error) {
+	cfg := a.cfg
+	phoneLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--http-addr: %w", err)
+	}
+	cl.add(func() { phoneLn.Close() })
+	dashLn, err := net.Listen("tcp", cfg.DashboardAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--dashboard-addr: %w", err)
+	}
+	cl.add(func() { dashLn.Close() })
+	l := &listeners{phone: phoneLn, dashboard: dashLn, advertise: cfg.advertiseFor(phoneLn.Addr())}
+	externalBase := ""
+	if cfg.httpsEnabled() {
+		httpsLn, err := net.Listen("tcp", cfg.HTTPSAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--https-addr: %w", err)
+		}
+		cl.add(func() { httpsLn.Close() })
+		l.https = httpsLn
+		externalBase = legacy.BaseURL("https", httpsAdvertise(l.advertise, httpsLn.Addr()))
+	}
+	if a.urls, err = legacy.DeriveURLs(legacy.BaseURL("http", l.advertise), externalBase, cfg.URLs); err != nil {
+		return nil, fmt.Errorf("--advertise: %w", err)
+	}
+	return l, nil
+}
+
+// prepareDirectory sets up the lab's domain controller, supervised
+// (--directory samba) or watched (--directory unit), and returns the DC
+// locator records DNS answers; none when the directory is off.
+func (a *app) prepareDirectory(ctx context.Context, advertise string) ([]dnsresp.Record, error) {
+	cfg := a.cfg
+	if !cfg.directoryOn() && !cfg.directoryWatched() {
+		return nil, nil
+	}
+	var err error
+	if a.directoryCfg, err = cfg.directoryConfig(advertise); err != nil {
+		return nil, err
+	}
+	var recs []directory.Record
 	if cfg.directoryOn() {
-		if a.directoryCfg, err = cfg.directoryConfig(advertise); err != nil {
-			return err
-		}
-		var recs []directory.Record
-		if a.directory, recs, err = a.startDirectory(ctx, a.directoryCfg); err != nil {
-			return err
-		}
-		dcRecs = dcRecords(recs)
+		a.directory, recs, err = a.startDirectory(ctx, a.directoryCfg)
+	} else {
+		a.directoryWatch, recs, err = startDirectoryWatch(a.directoryCfg, advertise, a.log)
 	}
-	if cfg.directoryWatched() {
-		if a.directoryCfg, err = cfg.directoryConfig(advertise); err != nil {
-			return err
-		}
-		var recs []directory.Record
-		if a.directoryWatch, recs, err = startDirectoryWatch(a.directoryCfg, advertise, log); err != nil {
-			return err
-		}
-		dcRecs = dcRecords(recs)
+	if err != nil {
+		return nil, err
 	}
-	var dnsSrv *dnsresp.Server
-	if cfg.dnsEnabled() {
-		dcfg := cfg.dnsConfig(advertise)
-		dcfg.SIPPort, dcfg.SIPTLSPort = sipLns.ports()
-		dcfg.Records = dcRecs
-		if dnsSrv, err = dnsresp.New(dcfg, dnsObserver{a}, log); err != nil {
-			return err
-		}
-		if err := dnsSrv.Listen(); err != nil {
-			return fmt.Errorf("--dns-addr: %w", err)
-		}
-		defer dnsSrv.Close()
+	return dcRecords(recs), nil
+}
+
+// bindDNS makes the DNS responder and binds it (nil when it is off).
+func (a *app) bindDNS(l *listeners, dcRecs []dnsresp.Record, cl *closers) (*dnsresp.Server, error) {
+	if !a.cfg.dnsEnabled() {
+		return nil, nil
 	}
-	var dhcpSrv *dhcp.Server
-	if cfg.DHCP.Interface != "" {
-		// Serve runs the rogue-server guard: while another DHCP server
-		// answers, DHCP alone stays off; each change is a console line.
-		if dhcpSrv, err = dhcp.New(cfg.dhcpConfig(), st, dhcpObserver{a}, log); err != nil {
-			return err
-		}
-		dhcpSrv.OnGuard(func(st dhcp.GuardStatus) {
-			fmt.Fprintf(out, "dhcp: %s\n", st)
-			a.recordGuard(st)
-		})
-		if err := dhcpSrv.Listen(); err != nil {
-			return err
-		}
-		defer dhcpSrv.Close()
-		a.dhcp = dhcpSrv
+	dcfg := a.cfg.dnsConfig(l.advertise)
+	dcfg.SIPPort, dcfg.SIPTLSPort = l.sip.ports()
+	dcfg.Records = dcRecs
+	srv, err := dnsresp.New(dcfg, dnsObserver{a}, a.log)
+	if err != nil {
+		return nil, err
 	}
+	if err := srv.Listen(); err != nil {
+		return nil, fmt.Errorf("--dns-addr: %w", err)
+	}
+	cl.add(func() { srv.Close() })
+	return srv, nil
+}
+
+// bindDHCP makes the DHCP server and binds it (nil unless
+// --dhcp-interface is given). Serve runs the rogue-server guard: while
+// another DHCP server answers, DHCP alone stays off; each change is a
+// console line and an operator log entry.
+func (a *app) bindDHCP(out io.Writer, cl *closers) (*dhcp.Server, error) {
+	if a.cfg.DHCP.Interface == "" {
+		return nil, nil
+	}
+	srv, err := dhcp.New(a.cfg.dhcpConfig(), a.store, dhcpObserver{a}, a.log)
+	if err != nil {
+		return nil, err
+	}
+	srv.OnGuard(func(st dhcp.GuardStatus) {
+		fmt.Fprintf(out, "dhcp: %s\n", st)
+		a.recordGuard(st)
+	})
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	cl.add(func() { srv.Close() })
+	a.dhcp = srv
+	return srv, nil
+}
+
+// httpServer is one HTTP server and the listener it serves.
+type httpServer struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// buildHandlers builds what the listeners serve: the planner's catalog,
+// the SIP front end, the dashboard with the admin API, /metrics, and the
+// phone-facing handler behind the CA, the access log and the connection
+// caps.
+func (a *app) buildHandlers(ctx context.Context, out io.Writer, l *listeners, cl *closers) ([]httpServer, error) {
+	cfg := a.cfg
 	a.refreshCatalog()
+	var err error
 	if cfg.sipEnabled() {
 		if a.sip, err = a.newSIPServer(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	dcfg := dashboard.DefaultConfig(cfg.Data)
 	dcfg.LogDir, dcfg.CaptureDir = filepath.Join(cfg.Data, "logs"), cfg.captureDir()
-	dcfg.AdminPassword, dcfg.PublicReadOnly, dcfg.Out, dcfg.Logger = cfg.AdminPassword, cfg.PublicReadOnly, out, log
+	dcfg.AdminPassword, dcfg.PublicReadOnly, dcfg.Out, dcfg.Logger = cfg.AdminPassword, cfg.PublicReadOnly, out, a.log
 	dcfg.WriteFailures = a.writeFailures
-	if a.dashboard, err = dashboard.New(dcfg, st, dashboardActions{a}); err != nil {
-		return err
+	if a.dashboard, err = dashboard.New(dcfg, a.store, dashboardActions{Actions: a.admin, a: a}); err != nil {
+		return nil, err
 	}
-	defer a.dashboard.Close()
+	cl.add(a.dashboard.Close)
 	var counts dnsCounts
-	if dnsSrv != nil {
-		counts = dnsSrv
+	if l.dns != nil {
+		counts = l.dns
 	}
 	a.metrics = metricsHandler(newMetricsCollector(a, counts))
 
-	phones := a.phoneRoutes(audit)
-	if certs != nil {
+	phones := a.phoneRoutes(a.audit)
+	if l.certs != nil {
 		// The CA (/certsrv/certnew.p7b, /ca.cer) and ACME answers on every
 		// phone listener.
-		phones = certs.PhoneHandler(phones)
+		phones = l.certs.PhoneHandler(phones)
 	}
-	phones = access.Middleware(phones)
-	type server struct {
-		name string
-		srv  *http.Server
-		ln   net.Listener
-	}
+	phones = a.access.Middleware(phones)
 	// Both phone listeners share one set of caps (connlimit).
-	phoneConns, err := connlimit.New(cfg.PhoneConns, log)
+	phoneConns, err := connlimit.New(cfg.PhoneConns, a.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.counters.phoneConns = phoneConns
-	servers := []server{{"phones", phoneConns.Server(web.NewServer(phones, ctx, log)), phoneConns.Listen(phoneLn)}}
-	bound := Addrs{HTTP: phoneLn.Addr().String(), Dashboard: dashLn.Addr().String(), Advertise: advertise, URLs: a.urls}
-	if httpsLn != nil {
-		servers = append(servers, server{"phones (HTTPS)", phoneConns.Server(web.NewServer(phones, ctx, log)), tls.NewListener(phoneConns.Listen(httpsLn), certs.PhoneTLS())})
-		bound.HTTPS = httpsLn.Addr().String()
+	servers := []httpServer{{"phones", phoneConns.Server(web.NewServer(phones, ctx, a.log)), phoneConns.Listen(l.phone)}}
+	if l.https != nil {
+		servers = append(servers, httpServer{"phones (HTTPS)", phoneConns.Server(web.NewServer(phones, ctx, a.log)), tls.NewListener(phoneConns.Listen(l.https), l.certs.PhoneTLS())})
 	}
-	dashboard := dashLn
+	dashLn := l.dashboard
 	if cfg.DashboardTLS {
-		dashboard = tls.NewListener(dashLn, certs.DashboardTLS())
+		dashLn = tls.NewListener(dashLn, l.certs.DashboardTLS())
 	}
-	servers = append(servers, server{"dashboard", web.NewServer(a.dashboardRoutes(), ctx, log), dashboard})
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.phoneFiles.disk.Run(gctx) })
-	if dhcpSrv != nil {
-		bound.DHCP = cfg.DHCP.Interface + " " + dhcpSrv.ServerIP().String()
-		g.Go(func() error { return dhcpSrv.Serve(gctx) })
+	return append(servers, httpServer{"dashboard", web.NewServer(a.dashboardRoutes(), ctx, a.log), dashLn}), nil
+}
+
+// boundAddrs is where the appliance listens, for ready, serve.json and
+// the Settings page.
+func (a *app) boundAddrs(l *listeners) Addrs {
+	b := Addrs{HTTP: l.phone.Addr().String(), Dashboard: l.dashboard.Addr().String(), Advertise: l.advertise, URLs: a.urls}
+	if l.https != nil {
+		b.HTTPS = l.https.Addr().String()
 	}
-	if certs != nil {
-		for _, c := range certs.Info() {
-			bound.Certificates = append(bound.Certificates, c.String())
+	if l.dhcp != nil {
+		b.DHCP = a.cfg.DHCP.Interface + " " + l.dhcp.ServerIP().String()
+	}
+	if l.certs != nil {
+		for _, c := range l.certs.Info() {
+			b.Certificates = append(b.Certificates, c.String())
 		}
-		g.Go(func() error { return certs.Run(gctx) })
+		b.CAPEM = l.certs.CAPEM()
 	}
-	if dnsSrv != nil {
-		udp, _ := dnsSrv.Addr()
-		bound.DNS = udp.String()
-		g.Go(func() error { return dnsSrv.Serve(gctx) })
-	}
-	if certs != nil {
-		bound.CAPEM = certs.CAPEM()
+	if l.dns != nil {
+		udp, _ := l.dns.Addr()
+		b.DNS = udp.String()
 	}
 	if a.directory != nil {
-		bound.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",")
-		g.Go(func() error { return a.directory.Run(gctx) })
+		b.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",")
 	}
 	if a.directoryWatch != nil {
-		bound.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",") + " (its own service, watched)"
-		g.Go(func() error { return a.directoryWatch.Run(gctx) })
+		b.Directory = strings.ToUpper(a.directoryCfg.Realm) + " on " + strings.Join(a.directoryCfg.Interfaces, ",") + " (its own service, watched)"
 	}
-	if a.directory != nil || a.directoryWatch != nil {
-		// Either way the Supervisor writes the audit file (and Samba's
-		// restarts into it) and the appliance relays the DC locator pings.
-		obs := newDirectoryObserver(a)
-		g.Go(func() error { return directory.FollowAudit(gctx, a.directoryCfg, obs) })
-		ifaces := a.directoryCfg.Interfaces
-		relay := &directory.CLDAPRelay{Addrs: func() []netip.Addr { return directory.InterfaceAddrs(ifaces) }, Report: obs.Ping, Log: log}
-		g.Go(func() error { return relay.Run(gctx) })
+	if l.sip.tcp != nil {
+		b.SIP = l.sip.tcp.Addr().String()
 	}
-	if sipLns.tcp != nil {
-		bound.SIP = sipLns.tcp.Addr().String()
-		g.Go(func() error { return a.sip.Serve(gctx, sipLns.tcp, "tcp") })
+	if l.sip.tls != nil {
+		b.SIPTLS = l.sip.tls.Addr().String()
 	}
-	if sipLns.tls != nil {
-		bound.SIPTLS = sipLns.tls.Addr().String()
-		tcfg := certs.PhoneTLS()
-		tcfg.NextProtos = nil // SIP, not HTTP
-		ln := tls.NewListener(sipLns.tls, tcfg)
-		g.Go(func() error { return a.sip.Serve(gctx, ln, "tls") })
-	}
-	a.bound, a.certs = bound, certs
+	return b
+}
+
+// serve runs everything under one errgroup until ctx ends or one part
+// fails: the background work (disk watch, certificate renewal, DNS, DHCP,
+// the directory, SIP), then, once ready has the bound addresses, the HTTP
+// servers; each shuts down gracefully on a fresh timeout context.
+func (a *app) serve(ctx context.Context, l *listeners, servers []httpServer, ready func(Addrs)) error {
+	g, gctx := errgroup.WithContext(ctx)
+	a.runBackground(gctx, g, l)
+	a.bound, a.certs = a.boundAddrs(l), l.certs
 	if ready != nil {
-		ready(bound)
+		ready(a.bound)
 	}
 	for _, s := range servers {
 		g.Go(func() error {
@@ -373,4 +493,42 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer, ready
 		})
 	}
 	return g.Wait()
+}
+
+// runBackground starts, under g, what serves besides HTTP.
+func (a *app) runBackground(gctx context.Context, g *errgroup.Group, l *listeners) {
+	g.Go(func() error { return a.phoneFiles.disk.Run(gctx) })
+	if l.dhcp != nil {
+		g.Go(func() error { return l.dhcp.Serve(gctx) })
+	}
+	if l.certs != nil {
+		g.Go(func() error { return l.certs.Run(gctx) })
+	}
+	if l.dns != nil {
+		g.Go(func() error { return l.dns.Serve(gctx) })
+	}
+	if a.directory != nil {
+		g.Go(func() error { return a.directory.Run(gctx) })
+	}
+	if a.directoryWatch != nil {
+		g.Go(func() error { return a.directoryWatch.Run(gctx) })
+	}
+	if a.directory != nil || a.directoryWatch != nil {
+		// Either way the Supervisor writes the audit file (and Samba's
+		// restarts into it) and the appliance relays the DC locator pings.
+		obs := newDirectoryObserver(a)
+		g.Go(func() error { return directory.FollowAudit(gctx, a.directoryCfg, obs) })
+		ifaces := a.directoryCfg.Interfaces
+		relay := &directory.CLDAPRelay{Addrs: func() []netip.Addr { return directory.InterfaceAddrs(ifaces) }, Report: obs.Ping, Log: a.log}
+		g.Go(func() error { return relay.Run(gctx) })
+	}
+	if l.sip.tcp != nil {
+		g.Go(func() error { return a.sip.Serve(gctx, l.sip.tcp, "tcp") })
+	}
+	if l.sip.tls != nil {
+		tcfg := l.certs.PhoneTLS()
+		tcfg.NextProtos = nil // SIP, not HTTP
+		ln := tls.NewListener(l.sip.tls, tcfg)
+		g.Go(func() error { return a.sip.Serve(gctx, ln, "tls") })
+	}
 }

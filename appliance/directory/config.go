@@ -6,6 +6,8 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/netaddr"
 )
 
 // Config is the lab domain's configuration. Provision and the Supervisor
@@ -110,10 +112,10 @@ func (c Config) Validate(needSecrets bool) error {
 	if !isDomain(c.DNSDomain()) || !strings.Contains(c.Realm, ".") {
 		errs = append(errs, fmt.Errorf("--realm %q: want a DNS domain of two labels or more, like LAB.LOCAL", c.Realm))
 	}
-	if !isLabel(strings.ToLower(c.NetBIOS)) || len(c.NetBIOS) > 15 {
+	if !netaddr.IsHostLabel(strings.ToLower(c.NetBIOS)) || len(c.NetBIOS) > 15 {
 		errs = append(errs, fmt.Errorf("--netbios %q: want 1 to 15 letters, digits or hyphens", c.NetBIOS))
 	}
-	if !isLabel(c.Host) || len(c.Host) > 15 {
+	if !netaddr.IsHostLabel(c.Host) || len(c.Host) > 15 {
 		errs = append(errs, fmt.Errorf("--host %q: the DC's host name must be one label of at most 15 characters (a NetBIOS name)", c.Host))
 	}
 	if strings.EqualFold(c.Host, c.NetBIOS) {
@@ -127,7 +129,7 @@ func (c Config) Validate(needSecrets bool) error {
 			errs = append(errs, fmt.Errorf("--directory-interfaces %q: %w", i, err))
 		}
 	}
-	if !isLabel(strings.ToLower(c.Account)) {
+	if !netaddr.IsHostLabel(strings.ToLower(c.Account)) {
 		errs = append(errs, fmt.Errorf("--directory-account %q: want letters, digits or hyphens", c.Account))
 	}
 	if needSecrets && c.Password == "" {
@@ -144,21 +146,7 @@ func isDomain(s string) bool {
 		return false
 	}
 	for _, l := range strings.Split(s, ".") {
-		if !isLabel(l) {
-			return false
-		}
-	}
-	return true
-}
-
-// isLabel reports whether s is one LDH label (lower case) of 1 to 63
-// characters that neither starts nor ends with a hyphen.
-func isLabel(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+		if !netaddr.IsHostLabel(l) {
 			return false
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/netaddr"
 )
 
 // Mode says what the responder does with names that are not the
@@ -46,8 +48,8 @@ type Config struct {
 	Timeout time.Duration
 	// Advertise is the IPv4 address answered for the appliance's names
 	// (--advertise). Default (zero): the local address the query arrived
-	// on; when that is not an IPv4 address, the machine's first
-	// non-loopback IPv4 address, then 127.0.0.1.
+	// on; when that is not an IPv4 address, the machine's first LAN
+	// address (IPv4, neither loopback nor link-local), then 127.0.0.1.
 	Advertise netip.Addr
 	// Advertise6 is the IPv6 address answered to AAAA queries. Default
 	// (zero): AAAA queries get an empty answer (NODATA).
@@ -178,24 +180,10 @@ func validateDomains(domains []string) error {
 }
 
 func validateHost(host string) error {
-	if !isHostLabel(host) {
+	if !netaddr.IsHostLabel(host) {
 		return fmt.Errorf("--host %q: want a single DNS label (letters, digits, hyphens)", host)
 	}
 	return nil
-}
-
-// isHostLabel reports whether s is one LDH label of 1 to 63 characters
-// that neither starts nor ends with a hyphen.
-func isHostLabel(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 func validateMode(mode Mode, upstream string) error {

@@ -1,4 +1,4 @@
-package appliance
+package admin
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ var knownModels = map[string]bool{
 //     more likely the wrong file);
 //   - a second Pending that replaces another (the test devices that were
 //     taking the first would silently get the second).
-func (a *app) importWarnings(imgs []images.Image) []string {
+func (a *Actions) importWarnings(imgs []images.Image) []string {
 	var out []string
 	var seen map[string]bool // device paths phones reported, read once when needed
 	for _, im := range imgs {

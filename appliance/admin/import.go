@@ -1,4 +1,4 @@
-package appliance
+package admin
 
 import (
 	"errors"
@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,29 +36,27 @@ type importFields struct {
 	Force bool
 }
 
-// importResult is what an import landed: every image and its rule, Pending.
-type importResult struct {
+// ImportResult is what an import landed: every image and its rule,
+// Pending, the warnings it was forced past and the package files that are
+// not firmware. It is POST /api/v1/images's answer.
+type ImportResult struct {
 	Images   []images.Image `json:"images"`
 	Rules    []images.Rule  `json:"rules"`
 	Warnings []string       `json:"warnings,omitempty"`
 	Ignored  []string       `json:"ignored,omitempty"`
 }
 
-// importImage takes a multipart upload: the fields device_path, version,
-// update_type, interim, min_from, then the files: either a bare image (one
-// .nbt, at most one .cat) or vendor packages (UCUpdates.exe / .cab). The
-// import lands whole — every image of the upload in one journal record —
-// or not at all, and then leaves no blob behind. Imports run one at a time.
-func (a *app) importImage(_ http.ResponseWriter, r *http.Request) (any, error) {
-	return a.importAs(apiActor(r), r)
-}
-
-// importAs is an import asked for by act; the admin API and the dashboard
-// share it.
-func (a *app) importAs(act oplog.Actor, r *http.Request) (importResult, error) {
-	res, err := a.importUpload(r)
+// Import lands a multipart upload: the fields device_path, version,
+// update_type, interim, min_from and force, then the files: either a bare
+// image (one .nbt, at most one .cat) or vendor packages (UCUpdates.exe /
+// .cab). The import lands whole — every image of the upload in one
+// journal record — or not at all, and then leaves no blob behind. Imports
+// run one at a time. Each image imported is recorded as act's, and so is
+// a refusal.
+func (a *Actions) Import(act oplog.Actor, upload *multipart.Reader) (ImportResult, error) {
+	res, err := a.importUpload(upload)
 	if err != nil {
-		a.record(act, "import", "upload", "", err)
+		a.Record(act, "import", "upload", "", err)
 		return res, err
 	}
 	for i, im := range res.Images {
@@ -67,17 +64,26 @@ func (a *app) importAs(act oplog.Actor, r *http.Request) (importResult, error) {
 		if len(res.Warnings) > 0 {
 			change += "; warnings: " + strings.Join(res.Warnings, "; ")
 		}
-		a.record(act, "import", im.Source, change, nil)
+		a.Record(act, "import", im.Source, change, nil)
 	}
 	return res, nil
 }
 
-func (a *app) importUpload(r *http.Request) (importResult, error) {
+// ImportRequest is Import of an HTTP request's multipart/form-data body,
+// at most maxImportTotal bytes: the admin API's POST /api/v1/images and
+// the dashboard's upload form.
+func (a *Actions) ImportRequest(act oplog.Actor, r *http.Request) (ImportResult, error) {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxImportTotal)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return importResult{}, badRequest("import: want a multipart/form-data upload: %v", err)
+		err = badRequest("import: want a multipart/form-data upload: %v", err)
+		a.Record(act, "import", "upload", "", err)
+		return ImportResult{}, err
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxImportTotal)
+	return a.Import(act, mr)
+}
+
+func (a *Actions) importUpload(mr *multipart.Reader) (ImportResult, error) {
 	a.importMu.Lock()
 	defer a.importMu.Unlock()
 	imp := &importer{a: a, now: time.Now().UTC().Truncate(time.Second)}
@@ -85,9 +91,9 @@ func (a *app) importUpload(r *http.Request) (importResult, error) {
 	res, err := imp.run(mr)
 	if err != nil {
 		imp.discard()
-		return importResult{}, err
+		return ImportResult{}, err
 	}
-	a.refreshCatalog()
+	a.catalogChanged()
 	for i, im := range res.Images {
 		a.log.Info("image imported", "rule", res.Rules[i].Key.String(), "version", im.Version, "pending", res.Rules[i].Pending, "source", im.Source)
 	}
@@ -97,17 +103,17 @@ func (a *app) importUpload(r *http.Request) (importResult, error) {
 // importer is one import in progress: what it stored, so a failed import
 // can take it back.
 type importer struct {
-	a       *app
+	a       *Actions
 	now     time.Time
 	created []string // blobs this import wrote
 	spooled []string // temp files of uploaded packages
 }
 
-func (imp *importer) run(mr *multipart.Reader) (importResult, error) {
+func (imp *importer) run(mr *multipart.Reader) (ImportResult, error) {
 	fields := map[string]string{}
 	var meta *importFields
 	var bare []images.File
-	var res importResult
+	var res ImportResult
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -135,7 +141,7 @@ func (imp *importer) run(mr *multipart.Reader) (importResult, error) {
 		if err := images.CheckFileName(name); err != nil {
 			return res, badRequest("import: %v", err)
 		}
-		if isPackageName(name) {
+		if IsPackageName(name) {
 			if err := imp.importPackage(part, name, *meta, &res); err != nil {
 				return res, err
 			}
@@ -161,7 +167,7 @@ func (imp *importer) run(mr *multipart.Reader) (importResult, error) {
 	}
 	if w := imp.a.importWarnings(res.Images); len(w) > 0 {
 		if !meta.Force {
-			return res, apiError{http.StatusConflict, "import: nothing imported, because it looks like a mistake: " + strings.Join(w, "; ") +
+			return res, Error{http.StatusConflict, "import: nothing imported, because it looks like a mistake: " + strings.Join(w, "; ") +
 				". If it is what you mean, import again with --force (on the Firmware page: tick “Import anyway”)"}
 		}
 		res.Warnings = append(res.Warnings, w...)
@@ -174,16 +180,16 @@ func (imp *importer) run(mr *multipart.Reader) (importResult, error) {
 	return res, nil
 }
 
-// isPackageName reports whether an uploaded file is a vendor package.
-func isPackageName(name string) bool {
+// IsPackageName reports whether an uploaded file is a vendor package.
+func IsPackageName(name string) bool {
 	ext := strings.ToLower(path.Ext(name))
 	return ext == ".exe" || ext == ".cab"
 }
 
 // importPackage spools one uploaded package to disk (the cabinet reader
 // needs random access), reads it, and stores every file of every update.
-func (imp *importer) importPackage(part io.Reader, name string, meta importFields, res *importResult) error {
-	tmpDir := imp.a.cfg.tmpDir()
+func (imp *importer) importPackage(part io.Reader, name string, meta importFields, res *ImportResult) error {
+	tmpDir := imp.a.tmpDir
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
@@ -241,7 +247,7 @@ func (imp *importer) storeFile(r io.Reader, name string, max int64) (images.File
 		imp.created = append(imp.created, sum)
 	}
 	if size > max {
-		return images.File{}, apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("import: %s is larger than %d bytes", name, max)}
+		return images.File{}, Error{http.StatusRequestEntityTooLarge, fmt.Sprintf("import: %s is larger than %d bytes", name, max)}
 	}
 	return images.File{Name: name, SHA256: sum, Size: size}, nil
 }
@@ -352,11 +358,12 @@ func bareImage(m importFields, files []images.File, now time.Time) (images.Image
 	return im, nil
 }
 
-// sweepInterruptedImports removes what an import killed mid-way left: its
-// spooled uploads and the blobs no image refers to. Run at start, under the
-// data directory's lock, before anything serves.
-func (a *app) sweepInterruptedImports() error {
-	if err := os.RemoveAll(a.cfg.tmpDir()); err != nil {
+// SweepInterruptedImports removes what an import killed mid-way left: its
+// spooled uploads (TmpDir, emptied) and the blobs no image refers to. The
+// appliance runs it at start, under the data directory's lock, before
+// anything serves.
+func (a *Actions) SweepInterruptedImports() error {
+	if err := os.RemoveAll(a.tmpDir); err != nil {
 		return fmt.Errorf("import sweep: %w", err)
 	}
 	used := map[string]bool{}
@@ -371,6 +378,3 @@ func (a *app) sweepInterruptedImports() error {
 	}
 	return err
 }
-
-// tmpDir holds uploads while they are read; it is emptied at every start.
-func (c Config) tmpDir() string { return filepath.Join(c.Data, "tmp") }
