@@ -253,7 +253,9 @@ func (a *app) bindListeners(ctx context.Context, out io.Writer, cl *closers) (*l
 	sipLns := l.sip
 	cl.add(sipLns.close)
 	if a.cfg.certsNeeded() {
-		if l.certs, err = web.NewCerts(a.cfg.tlsConfig(l.advertise)); err != nil {
+		tcfg := a.cfg.tlsConfig(l.advertise)
+		tcfg.Logger = a.log // renewals, ACME orders and their failures
+		if l.certs, err = web.NewCerts(tcfg); err != nil {
 			return nil, err
 		}
 	}
@@ -526,9 +528,11 @@ func (a *app) runBackground(gctx context.Context, g *errgroup.Group, l *listener
 		g.Go(func() error { return a.sip.Serve(gctx, l.sip.tcp, "tcp") })
 	}
 	if l.sip.tls != nil {
-		tcfg := l.certs.PhoneTLS()
-		tcfg.NextProtos = nil // SIP, not HTTP
-		ln := tls.NewListener(l.sip.tls, tcfg)
+		var sipName string
+		if names := sipServerNames(a.cfg.DNS.Domains); len(names) > 0 {
+			sipName = names[0] // sip.<first domain>
+		}
+		ln := tls.NewListener(l.sip.tls, l.certs.SIPTLS(sipName))
 		g.Go(func() error { return a.sip.Serve(gctx, ln, "tls") })
 	}
 }

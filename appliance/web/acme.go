@@ -190,6 +190,18 @@ func (m *acmeManager) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 	return m.m.GetCertificate(&h)
 }
 
+// certificateOr is certificate with fallback, not names[0], for a client
+// that sends no server name or an IP: the SIP TLS listener, which such a
+// client dialed as sip.<domain>.
+func (m *acmeManager) certificateOr(hello *tls.ClientHelloInfo, fallback string) (*tls.Certificate, error) {
+	if sni := hello.ServerName; sni == "" || net.ParseIP(sni) != nil {
+		h := *hello
+		h.ServerName = fallback
+		hello = &h
+	}
+	return m.certificate(hello)
+}
+
 // certName is the name whose certificate a client sending sni gets.
 func (m *acmeManager) certName(sni string) string {
 	sni = strings.ToLower(strings.TrimSuffix(sni, "."))

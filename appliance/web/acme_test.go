@@ -426,3 +426,36 @@ func (b *lockedBuffer) String() string {
 }
 
 func fingerprintSHA256(c *x509.Certificate) string { return fingerprint(sha256.New(), c.Raw) }
+
+// TestACMESIPListenerWithoutSNI: in acme mode each name has its own
+// certificate, so a client of the SIP TLS listener that sends no server
+// name (or an IP) gets sip.<domain>'s, the name it dialed, while the
+// phone HTTPS listener keeps giving such a client ucupdates-r2's.
+func TestACMESIPListenerWithoutSNI(t *testing.T) {
+	srv := newACMETestServer(t)
+	names := append(ServerNames("testhost", []string{"lab.example"}), "sip.lab.example")
+	c := newTestCerts(t, acmeConfig(t, srv, names))
+	_, httpsAddr := startACME(t, srv, c)
+	if wait := c.refresh(context.Background()); wait != 0 {
+		t.Fatalf("orders failed (retry in %s)", wait)
+	}
+	sipAddr := serve(t, http.NotFoundHandler(), c.SIPTLS("sip.lab.example"))
+	for _, tc := range []struct {
+		listener, addr, sni, want string
+	}{
+		{"SIP TLS", sipAddr, "", "sip.lab.example"},
+		{"SIP TLS", sipAddr, "127.0.0.1", "sip.lab.example"},
+		{"SIP TLS", sipAddr, "ucupdates.lab.example", "ucupdates.lab.example"},
+		{"phone HTTPS", httpsAddr, "", "ucupdates-r2.lab.example"},
+	} {
+		cfg := rsaOnlyPhone.Clone()
+		cfg.ServerName = tc.sni
+		leaf, err := dialLeaf(t, srv, tc.addr, cfg, tc.want)
+		if err != nil {
+			t.Fatalf("%s, server name %q: %v", tc.listener, tc.sni, err)
+		}
+		if leaf.PublicKeyAlgorithm != x509.RSA {
+			t.Errorf("%s, server name %q: %s certificate, want RSA", tc.listener, tc.sni, leaf.PublicKeyAlgorithm)
+		}
+	}
+}

@@ -54,6 +54,24 @@ func (c *Certs) PhoneTLS() *tls.Config {
 	return cfg
 }
 
+// SIPTLS is PhoneTLS for the SIP TLS listener: no HTTP ALPN (nor
+// acme-tls/1), and in acme mode, where each name has its own certificate,
+// a client that sends no server name gets name's (sip.<domain>, the name
+// it dialed) rather than ucupdates-r2's. In the other modes one
+// certificate covers every name.
+func (c *Certs) SIPTLS(name string) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion:     tls.VersionTLS10,
+		MaxVersion:     tls.VersionTLS12,
+		CipherSuites:   phoneCipherSuites,
+		GetCertificate: c.getPhoneCertificate,
+	}
+	if c.acme != nil && name != "" {
+		cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return c.acme.certificateOr(h, name) }
+	}
+	return cfg
+}
+
 // DashboardTLS is Go's modern default (TLS 1.2 and up, Go's suites) with
 // the dashboard certificate (SHA-256 in self-signed mode).
 func (c *Certs) DashboardTLS() *tls.Config {
