@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,5 +49,3 @@ func readToken(c clientConfig) (string, error) {
 	}
 	return strings.TrimSpace(string(b)), nil
 }
-
-func tokenEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
