@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tanjay-lab/tanjay/appliance/internal/browsertest"
 )
 
 // layoutWidths are the screens the dashboard must fit: a phone, a laptop,
@@ -21,117 +22,6 @@ var layoutWidths = []struct {
 	{"390", 390, 844},
 	{"1440", 1440, 900},
 	{"1920", 1920, 1080},
-}
-
-// browser is a headless Chromium for one test, or a skip.
-type browser struct {
-	t   *testing.T
-	ctx context.Context
-	dir string // where screenshots go
-}
-
-func newBrowser(t *testing.T) *browser {
-	t.Helper()
-	chromium := chromiumPath()
-	if chromium == "" {
-		t.Skip("no chromium binary: apt-get install -y chromium (or set TANJAY_CHROMIUM) to run the browser test")
-	}
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	dir := os.Getenv("TANJAY_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("hide-scrollbars", false),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1920, 1080),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil { // start the browser without a timeout
-		t.Fatalf("start chromium %s: %v", chromium, err)
-	}
-	return &browser{t: t, ctx: ctx, dir: dir}
-}
-
-func (b *browser) do(name string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatalf("%s: %v", name, err)
-	}
-}
-
-func (b *browser) navigate(name string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if _, err := chromedp.RunResponse(ctx, actions...); err != nil {
-		b.t.Fatalf("%s: %v", name, err)
-	}
-}
-
-func evalIn[T any](b *browser, js string) T {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		b.t.Fatalf("evaluate %s: %v", js, err)
-	}
-	return v
-}
-
-// waitAcross polls js until it is true, across navigations (a Poll
-// action ends with an error when the page it polls navigates away).
-func (b *browser) waitAcross(name, js string, timeout time.Duration) {
-	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("%s: not so after %v (last error: %v)", name, timeout, err)
-		}
-		<-tick.C
-	}
-}
-
-// shot saves a screenshot of the whole page (full: as tall as it is) or
-// of the viewport.
-func (b *browser) shot(name string, full bool) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	act := chromedp.CaptureScreenshot()
-	if full {
-		act = chromedp.FullScreenshot(100) // 100: PNG
-	}
-	png, err := chromedp.Run(ctx, act)
-	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(b.dir, name), png, 0o644); err != nil {
-		b.t.Errorf("save %s: %v", name, err)
-	}
 }
 
 // pageFits is the check every page passes at every width: the document is
@@ -194,7 +84,7 @@ func TestBrowserLayout(t *testing.T) {
 	// The browser is made after the dashboard, so it is closed first: the
 	// test server's Close waits for the kiosk's open event stream.
 	e := newEnv(t, func(c *Config) { c.PublicReadOnly = false })
-	b := newBrowser(t)
+	b := browsertest.New(t, 1920, 1080)
 	seedFleet(t, e)
 	seedManyPhones(e, 100, 30) // 43 phones: more than a screenful anywhere
 	// Log lines longer than any screen is wide, with and without spaces.
@@ -210,11 +100,11 @@ func TestBrowserLayout(t *testing.T) {
 		}
 	}
 
-	b.navigate("open the fleet", chromedp.Navigate(e.srv.URL+"/"))
-	b.do("login form", chromedp.WaitVisible(chromedp.ID("password")))
-	b.do("type password", chromedp.SendKeys(chromedp.ID("password"), testPassword))
-	b.navigate("log in", chromedp.Click(chromedp.ID("login-submit")))
-	b.do("fleet after login", chromedp.WaitVisible(chromedp.ID("logout")))
+	b.Navigate("open the fleet", chromedp.Navigate(e.srv.URL+"/"))
+	b.Do("login form", chromedp.WaitVisible(chromedp.ID("password")))
+	b.Do("type password", chromedp.SendKeys(chromedp.ID("password"), testPassword))
+	b.Navigate("log in", chromedp.Click(chromedp.ID("login-submit")))
+	b.Do("fleet after login", chromedp.WaitVisible(chromedp.ID("logout")))
 
 	pages := []struct{ name, path, ready string }{
 		{"fleet", "/", "#phones"},
@@ -226,42 +116,42 @@ func TestBrowserLayout(t *testing.T) {
 		{"testdevices", "/testdevices", "main"},
 	}
 	for _, w := range layoutWidths {
-		b.do("viewport "+w.name, chromedp.EmulateViewport(w.width, w.height))
+		b.Do("viewport "+w.name, chromedp.EmulateViewport(w.width, w.height))
 		for _, p := range pages {
-			b.navigate(p.name, chromedp.Navigate(e.srv.URL+p.path))
-			b.do(p.name+" ready", chromedp.WaitVisible(chromedp.CSS(p.ready)),
+			b.Navigate(p.name, chromedp.Navigate(e.srv.URL+p.path))
+			b.Do(p.name+" ready", chromedp.WaitVisible(chromedp.CSS(p.ready)),
 				chromedp.Poll[chromedp.Void](`document.readyState === 'complete'`, chromedp.WithPollingTimeout(10*time.Second)))
-			if why := evalIn[string](b, pageFits); why != "" {
+			if why := browsertest.Eval[string](b, pageFits); why != "" {
 				t.Errorf("%s at %s px: %s", p.name, w.name, why)
 			}
 			switch p.name {
 			case "fleet", "phone", "firmware":
-				b.shot(fmt.Sprintf("%s-%s.png", p.name, w.name), true)
+				b.Shot(fmt.Sprintf("%s-%s.png", p.name, w.name), true)
 			case "kiosk", "logs":
-				b.shot(fmt.Sprintf("%s-%s.png", p.name, w.name), false)
+				b.Shot(fmt.Sprintf("%s-%s.png", p.name, w.name), false)
 			}
 			switch p.name {
 			case "fleet":
-				if why := evalIn[string](b, stageReachable); why != "" {
+				if why := browsertest.Eval[string](b, stageReachable); why != "" {
 					t.Errorf("fleet at %s px: %s", w.name, why)
 				}
-				b.shot(fmt.Sprintf("fleet-%s-stage.png", w.name), false)
+				b.Shot(fmt.Sprintf("fleet-%s-stage.png", w.name), false)
 			case "kiosk":
 				checkKioskAdvances(t, b, w.name)
-				b.shot(fmt.Sprintf("kiosk-%s-next.png", w.name), false)
+				b.Shot(fmt.Sprintf("kiosk-%s-next.png", w.name), false)
 			}
 		}
 	}
-	t.Logf("screenshots in %s", b.dir)
+	t.Logf("screenshots in %s", b.Dir())
 }
 
 // checkKioskAdvances: the kiosk shows only rows that fit, no page scroll,
 // and a moment later the next screenful.
-func checkKioskAdvances(t *testing.T, b *browser, width string) {
+func checkKioskAdvances(t *testing.T, b *browsertest.Browser, width string) {
 	t.Helper()
-	b.do("kiosk laid out", chromedp.Poll[chromedp.Void](`document.querySelectorAll('#rows tr.kiosk-off').length > 0`,
+	b.Do("kiosk laid out", chromedp.Poll[chromedp.Void](`document.querySelectorAll('#rows tr.kiosk-off').length > 0`,
 		chromedp.WithPollingTimeout(10*time.Second)))
-	if over := evalIn[bool](b, `document.documentElement.scrollHeight > window.innerHeight + 1 && document.querySelector('#rows').getBoundingClientRect().bottom > window.innerHeight`); over {
+	if over := browsertest.Eval[bool](b, `document.documentElement.scrollHeight > window.innerHeight + 1 && document.querySelector('#rows').getBoundingClientRect().bottom > window.innerHeight`); over {
 		t.Errorf("kiosk at %s px: its rows run below the screen", width)
 	}
 	// One read of which screenful is on and its first row, then wait for
@@ -270,7 +160,7 @@ func checkKioskAdvances(t *testing.T, b *browser, width string) {
 		First     string `json:"first"`
 		Screen, N int
 	}
-	now := evalIn[shown](b, `(() => {
+	now := browsertest.Eval[shown](b, `(() => {
 		const m = document.getElementById('kiosk-screen').textContent.match(/^screen (\d+) of (\d+)/);
 		return {first: `+kioskFirstShown+`, Screen: m ? +m[1] : 0, N: m ? +m[2] : 0};
 	})()`)
@@ -278,7 +168,7 @@ func checkKioskAdvances(t *testing.T, b *browser, width string) {
 		t.Fatalf("kiosk at %s px: %+v, want one of two screenfuls or more", width, now)
 	}
 	next := now.Screen%now.N + 1
-	b.do("kiosk advances", chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => {
+	b.Do("kiosk advances", chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => {
 		const tr = Array.prototype.find.call(document.querySelectorAll('#rows tr'), tr => !tr.classList.contains('kiosk-off'));
 		return tr && tr.id !== %q && document.getElementById('kiosk-screen').textContent.startsWith('screen %d of %d');
 	})()`, now.First, next, now.N), chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
@@ -289,33 +179,33 @@ func checkKioskAdvances(t *testing.T, b *browser, width string) {
 // live stream follows that page, and after the last page it starts over.
 func TestBrowserKioskPages(t *testing.T) {
 	e := newEnv(t, nil)
-	b := newBrowser(t)
+	b := browsertest.New(t, 1920, 1080)
 	e.seedFirmware(t)
 	// Two full pages: the second shows for as long as the first (some 16
 	// screenfuls of half a second), time enough to check it live.
 	seedManyPhones(e, 1, 2*fleetPageSize)
-	b.do("viewport", chromedp.EmulateViewport(1920, 1080))
-	b.navigate("kiosk", chromedp.Navigate(e.srv.URL+"/kiosk?rotate=0.5"))
-	b.do("laid out", chromedp.Poll[chromedp.Void](`document.querySelectorAll('#rows tr.kiosk-off').length > 0`,
+	b.Do("viewport", chromedp.EmulateViewport(1920, 1080))
+	b.Navigate("kiosk", chromedp.Navigate(e.srv.URL+"/kiosk?rotate=0.5"))
+	b.Do("laid out", chromedp.Poll[chromedp.Void](`document.querySelectorAll('#rows tr.kiosk-off').length > 0`,
 		chromedp.WithPollingTimeout(10*time.Second)))
-	b.waitAcross("to the second page", `location.search.includes('offset=200') && document.readyState === 'complete'`, 60*time.Second)
-	b.do("second page ready", chromedp.WaitVisible(chromedp.CSS("#phones")),
+	b.WaitAcross("to the second page", `location.search.includes('offset=200') && document.readyState === 'complete'`, 60*time.Second)
+	b.Do("second page ready", chromedp.WaitVisible(chromedp.CSS("#phones")),
 		chromedp.Poll[chromedp.Void](`document.getElementById('live').classList.contains('on')`, chromedp.WithPollingTimeout(10*time.Second)))
-	if stream := evalIn[string](b, `document.body.dataset.stream`); !strings.Contains(stream, "offset=200") {
+	if stream := browsertest.Eval[string](b, `document.body.dataset.stream`); !strings.Contains(stream, "offset=200") {
 		t.Errorf("the second page's stream is %q: it does not follow the page", stream)
 	}
-	if rot := evalIn[string](b, `location.search`); !strings.Contains(rot, "rotate=0.5") {
+	if rot := browsertest.Eval[string](b, `location.search`); !strings.Contains(rot, "rotate=0.5") {
 		t.Errorf("the second page lost the rotation: %q", rot)
 	}
 	// A phone of this page changes: its row changes live.
 	row := "#r-" + mac(fleetPageSize+1)
-	b.do("row on page 2", chromedp.WaitReady(chromedp.CSS(row)))
+	b.Do("row on page 2", chromedp.WaitReady(chromedp.CSS(row)))
 	download(e.st, fleetPageSize+1, 3<<20, 8<<20, time.Now())
-	b.do("live on page 2", chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).textContent.includes('downloading')`, row+" td.stage"),
+	b.Do("live on page 2", chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).textContent.includes('downloading')`, row+" td.stage"),
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
-	b.shot("kiosk-1920-page2.png", false)
-	b.waitAcross("back to the first page", `!location.search.includes('offset=') && document.readyState === 'complete'`, 30*time.Second)
-	if stream := evalIn[string](b, `document.body.dataset.stream`); stream != "topic=fleet" {
+	b.Shot("kiosk-1920-page2.png", false)
+	b.WaitAcross("back to the first page", `!location.search.includes('offset=') && document.readyState === 'complete'`, 30*time.Second)
+	if stream := browsertest.Eval[string](b, `document.body.dataset.stream`); stream != "topic=fleet" {
 		t.Errorf("the first page's stream is %q, want topic=fleet", stream)
 	}
 }

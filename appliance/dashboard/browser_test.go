@@ -1,10 +1,8 @@
 package dashboard
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,25 +10,13 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tanjay-lab/tanjay/appliance/internal/browsertest"
 	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 )
 
 // screensForLead is where the browser test also copies its screenshots.
 const screensForLead = "/tmp/tanjay-screens"
-
-// chromiumPath finds Debian's chromium (or TANJAY_CHROMIUM).
-func chromiumPath() string {
-	if p := os.Getenv("TANJAY_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // seedFleet makes a fleet in every stage, for the browser test and its
 // screenshots.
@@ -84,33 +70,19 @@ func seedFleet(t testing.TB, e *env) {
 }
 
 func TestBrowser(t *testing.T) {
-	b := newBrowser(t) // or a skip, saying why
+	b := browsertest.New(t, 1920, 1080) // or a skip, saying why
 	e := newEnv(t, func(c *Config) { c.PublicReadOnly = false })
 	seedFleet(t, e)
-	ctx, artifacts, step, navigate := b.ctx, b.dir, b.do, b.navigate
-	text := func(sel string) string {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-		defer scancel()
-		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	ctx, step, navigate, text := b.Context(), b.Do, b.Navigate, b.Text
 	shot := func(name string) {
 		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-		defer scancel()
-		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+		png, err := os.ReadFile(b.Shot(name, true))
 		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
+			t.Fatal(err)
 		}
-		for _, dir := range []string{artifacts, screensForLead} {
-			os.MkdirAll(dir, 0o755)
-			if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-				t.Errorf("save %s: %v", name, err)
-			}
+		os.MkdirAll(screensForLead, 0o755)
+		if err := os.WriteFile(filepath.Join(screensForLead, name), png, 0o644); err != nil {
+			t.Errorf("save %s: %v", name, err)
 		}
 	}
 
@@ -222,5 +194,5 @@ func TestBrowser(t *testing.T) {
 	shot("testdevices.png")
 	navigate("settings", chromedp.Navigate(e.srv.URL+"/settings"))
 	shot("settings.png")
-	t.Logf("screenshots in %s and %s", artifacts, screensForLead)
+	t.Logf("screenshots in %s and %s", b.Dir(), screensForLead)
 }
