@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tanjay-lab/tanjay/images"
 	"github.com/tanjay-lab/tanjay/legacy"
@@ -194,9 +195,10 @@ func sortedVersions(m map[images.Version]int) []images.Version {
 // dashed when it leads to the Pending box) and the side boxes in a row
 // below. Every text is escaped.
 func drawPath(model string, main, side []pathNode) template.HTML {
+	nodeW, sideW := boxWidth(nodeW, main), boxWidth(sideW, side)
 	mainW := len(main)*nodeW + (len(main)-1)*nodeGap
-	sideW := len(side)*sideW + max(0, len(side)-1)*sideGap
-	width := 2*diagramPad + max(mainW, sideW)
+	sideRowW := len(side)*sideW + max(0, len(side)-1)*sideGap
+	width := 2*diagramPad + max(mainW, sideRowW)
 	height := 2*diagramPad + nodeH + 4
 	if len(side) > 0 {
 		height += rowGap + sideH
@@ -228,11 +230,29 @@ func drawPath(model string, main, side []pathNode) template.HTML {
 	return template.HTML(b.String())
 }
 
+// boxWidth is the width of a row's boxes: least, or wider when a box's
+// text would run past its edges ("pending: test devices only · 12
+// phones"). The widths per character are those of the stylesheet's fonts
+// (text.v 13px bold, text.n 11.5px), rounded up.
+func boxWidth(least int, row []pathNode) int {
+	w := least
+	for _, n := range row {
+		title := utf8.RuneCountInString(n.Title) * 8
+		note := utf8.RuneCountInString(nodeNote(n)) * 13 / 2
+		w = max(w, title+20, note+20)
+	}
+	return w
+}
+
+// nodeNote is a box's second line: its kind and how many phones run it.
+func nodeNote(n pathNode) string {
+	return fmt.Sprintf("%s · %d phone%s", kindLabels[n.Kind], n.Phones, plural(n.Phones))
+}
+
 func drawNode(b *strings.Builder, n pathNode, x, y, w, h int) {
 	fmt.Fprintf(b, `<g class="node node-%s"><rect x="%d" y="%d" width="%d" height="%d" rx="8"/>`, n.Kind, x, y, w, h)
 	fmt.Fprintf(b, `<text x="%d" y="%d" class="v">%s</text>`, x+w/2, y+h/2-5, template.HTMLEscapeString(n.Title))
-	fmt.Fprintf(b, `<text x="%d" y="%d" class="n">%s · %d phone%s</text></g>`, x+w/2, y+h/2+12,
-		template.HTMLEscapeString(kindLabels[n.Kind]), n.Phones, plural(n.Phones))
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="n">%s</text></g>`, x+w/2, y+h/2+12, template.HTMLEscapeString(nodeNote(n)))
 }
 
 func plural(n int) string {

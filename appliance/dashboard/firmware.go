@@ -208,7 +208,10 @@ func (d *Dashboard) ruleAction(w http.ResponseWriter, r *http.Request, _ session
 func (d *Dashboard) uploadAction(w http.ResponseWriter, r *http.Request, _ session) {
 	res, err := d.act.Import(actor(r), r)
 	if err != nil {
-		flashRedirect(w, r, "/firmware", "", fmt.Errorf("import: %w", err))
+		if !strings.HasPrefix(err.Error(), "import: ") { // the importer's own errors say so already
+			err = fmt.Errorf("import: %w", err)
+		}
+		flashRedirect(w, r, "/firmware", "", err)
 		return
 	}
 	var parts []string
