@@ -13,6 +13,15 @@ package appliance
 // copied as it is, under the state's lock. Everything else is copied after
 // the state, so every firmware file the state names is in the archive. Logs
 // still being written are copied up to their length when the copy starts.
+//
+// What the backup may not read is left out and listed in the manifest
+// (Skipped), except the state and the firmware files, which it cannot go
+// without. On the VM, tanjay serve runs as its own unprivileged user and
+// the data directory also holds what is root's alone: the lab domain
+// controller's state (directory/, Samba's secrets: after a restore,
+// /usr/local/lib/tanjay/directory-provision makes it anew) and the data
+// disk's lost+found. A backup taken as root with tanjay serve stopped
+// (tanjay backup --data) has them too.
 
 import (
 	"archive/tar"
@@ -67,8 +76,9 @@ type backupManifest struct {
 	// --no-logs leaves them out).
 	Logs  bool           `json:"logs"`
 	Files []manifestFile `json:"files"`
-	// Skipped names what was not archived: sockets and other special
-	// files, which a restore could not make anyway.
+	// Skipped names what was not archived, each with why: sockets and
+	// other special files, which a restore could not make anyway, and
+	// what the backup was not allowed to read (permission denied).
 	Skipped []string `json:"skipped,omitempty"`
 }
 
@@ -178,12 +188,27 @@ func writeBackup(w io.Writer, p backupPlan) (backupManifest, error) {
 		}
 		switch {
 		case d.IsDir():
+			if err := canList(full); errors.Is(err, fs.ErrPermission) && !backupNeeds(rel) {
+				aw.leaveOut(rel, "a directory this backup may not read: permission denied")
+				return fs.SkipDir
+			}
 			return aw.addDir(rel, d)
 		case d.Type().IsRegular():
+			f, err := os.Open(full)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return nil // removed meanwhile
+			case errors.Is(err, fs.ErrPermission) && !backupNeeds(rel):
+				aw.leaveOut(rel, "a file this backup may not read: permission denied")
+				return nil
+			case err != nil:
+				return err
+			}
+			defer f.Close()
 			haveState = haveState || strings.HasPrefix(rel, "state/")
-			return aw.addPath(rel, full)
+			return aw.addOpen(rel, f)
 		default:
-			aw.m.Skipped = append(aw.m.Skipped, rel+" ("+d.Type().String()+")")
+			aw.leaveOut(rel, d.Type().String())
 			return nil
 		}
 	})
@@ -196,6 +221,23 @@ func writeBackup(w io.Writer, p backupPlan) (backupManifest, error) {
 		return aw.m, fmt.Errorf("back up %s: it holds no state (no snapshot or journal under state/): is it a data directory?", p.data)
 	}
 	return aw.m, aw.close()
+}
+
+// backupNeeds reports whether rel is one a backup cannot go without, readable
+// or not: the state and the firmware files.
+func backupNeeds(rel string) bool {
+	top, _, _ := strings.Cut(rel, "/")
+	return top == "state" || top == "blobs"
+}
+
+// canList opens the directory full: WalkDir, which reads it next, fails on
+// one it may not read (open: permission denied) after its entry is written.
+func canList(full string) error {
+	d, err := os.Open(full)
+	if err != nil {
+		return err
+	}
+	return d.Close()
 }
 
 // archiveWriter writes entries and keeps the manifest.
@@ -222,16 +264,13 @@ func (aw *archiveWriter) addDir(rel string, d fs.DirEntry) error {
 	return aw.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: backupDataPrefix + rel + "/", Mode: int64(mode), ModTime: info.ModTime(), Format: tar.FormatPAX})
 }
 
-// addPath archives the file at full; one removed meanwhile is left out.
-func (aw *archiveWriter) addPath(rel, full string) error {
-	f, err := os.Open(full)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+// leaveOut lists rel in the manifest as not archived, and why.
+func (aw *archiveWriter) leaveOut(rel, why string) {
+	aw.m.Skipped = append(aw.m.Skipped, rel+" ("+why+")")
+}
+
+// addOpen archives the open file f.
+func (aw *archiveWriter) addOpen(rel string, f *os.File) error {
 	info, err := f.Stat()
 	if err != nil {
 		return err
@@ -554,7 +593,10 @@ func (b *liveBackup) WriteTo(w io.Writer) (int64, error) {
 	cw := &countingWriter{w: w}
 	m, err := writeBackup(cw, b.plan)
 	if err == nil {
-		b.a.log.Info("backup written", "files", len(m.Files), "bytes", cw.n, "logs", b.plan.logs)
+		b.a.log.Info("backup written", "files", len(m.Files), "bytes", cw.n, "logs", b.plan.logs, "left_out", len(m.Skipped))
+		if len(m.Skipped) > 0 {
+			b.a.log.Warn("backup: left out what it may not read or a restore could not make", "entries", strings.Join(m.Skipped, ", "))
+		}
 	}
 	return cw.n, err
 }

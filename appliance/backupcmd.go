@@ -59,7 +59,7 @@ func runBackup(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if len(m.Skipped) > 0 {
-		fmt.Fprintf(e.stderr, "backup: left out %d special %s a restore could not make: %s\n", len(m.Skipped), plural(len(m.Skipped), "file", "files"), strings.Join(m.Skipped, ", "))
+		fmt.Fprintf(e.stderr, "backup: left out %d %s (listed in the archive's manifest): %s\n", len(m.Skipped), plural(len(m.Skipped), "entry", "entries"), strings.Join(m.Skipped, ", "))
 	}
 	where := *out
 	if where == "-" {
@@ -84,6 +84,9 @@ func backupFromServer(ctx context.Context, c clientConfig, logs bool) (io.ReadCl
 	req.Header.Set("Authorization", "Bearer "+cl.token)
 	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: c.Timeout}}
 	resp, err := hc.Do(req)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, cutShort(cl.base, err) // before the answer's headers
+	}
 	if err != nil {
 		return nil, fmt.Errorf("appliance at %s: %w", cl.base, err)
 	}
@@ -96,7 +99,28 @@ func backupFromServer(ctx context.Context, c clientConfig, logs bool) (io.ReadCl
 		}
 		return nil, fmt.Errorf("appliance at %s answered %s", cl.base, resp.Status)
 	}
-	return resp.Body, nil
+	return cutBody{resp.Body, cl.base}, nil
+}
+
+// cutShort says where to look when the appliance cut the connection: it
+// does when its backup fails, and where the archive ends says nothing of
+// what failed (it is compressed). Its log says.
+func cutShort(base string, err error) error {
+	return fmt.Errorf("the appliance at %s cut the transfer short (it does when its backup fails: its log says why, journalctl -u tanjay on the appliance): %w", base, err)
+}
+
+// cutBody is the archive as the appliance sends it.
+type cutBody struct {
+	io.ReadCloser
+	base string
+}
+
+func (b cutBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = cutShort(b.base, err)
+	}
+	return n, err
 }
 
 // backupFromData archives data under the state's lock, so that it refuses
