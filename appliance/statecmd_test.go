@@ -355,7 +355,7 @@ func mustRead(t *testing.T, path string) []byte {
 }
 
 // TestStateRepairSnapshot: a corrupt snapshot whose older state is gone is
-// rewritten from its valid lines, and the repair says what was lost.
+// rewritten from its valid records, and the repair says what was lost.
 func TestStateRepairSnapshot(t *testing.T) {
 	data := t.TempDir()
 	dir := filepath.Join(data, "state")
@@ -376,14 +376,21 @@ func TestStateRepairSnapshot(t *testing.T) {
 	b := mustRead(t, path)
 	i := bytes.Index(b, []byte(`"SN-2"`))
 	flipBitAt(t, path, i+2)
-	line := bytes.LastIndexByte(b[:i], '\n') + 1
+	// The snapshot record holding it (format 3: after the magic line,
+	// each record is its length, its checksum and its payload).
+	line, n := len("tanjay snapshot 3\n"), 0
+	for ; ; line += n {
+		if n = 8 + int(binary.LittleEndian.Uint32(b[line:])); line+n > i {
+			break
+		}
+	}
 
 	code, out, errOut := stateCmd("state", "check", "--data", data)
 	if code != 1 || !strings.Contains(out, fmt.Sprintf("snapshot-00000002.json: corrupt record at byte offset %d: ", line)) {
 		t.Errorf("check: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = stateCmd("state", "repair", "--data", data)
-	for _, want := range []string{"snapshot-00000002.json: the older state it was made from is gone", fmt.Sprintf("LOST: %d bytes at offset %d, what looks like a testdevice record", len(bytes.SplitAfter(b[line:], []byte("\n"))[0]), line), `\"SJ-2\"`, "rewritten from its 3 valid records", "original kept as"} {
+	for _, want := range []string{"snapshot-00000002.json: the older state it was made from is gone", fmt.Sprintf("LOST: %d bytes at offset %d, what looks like a testdevice record", n, line), `\"SJ-2\"`, "rewritten from its 3 valid records", "original kept as"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("repair output lacks %q: exit %d\n%s%s", want, code, out, errOut)
 		}

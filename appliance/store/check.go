@@ -99,7 +99,18 @@ func checkSnapshot(path string) (FileReport, error) {
 		return fr, err
 	}
 	defer f.Close()
-	sc, err := scanSnapshot(f, nil)
+	var sc snapshotScan
+	v3, err := isSnapshot3(f)
+	switch {
+	case err != nil:
+	case v3:
+		var info os.FileInfo
+		if info, err = f.Stat(); err == nil {
+			sc, err = scanSnapshot3File(f, info.Size(), 0, nil)
+		}
+	default:
+		sc, err = scanSnapshot(f, nil)
+	}
 	if err != nil {
 		return fr, fmt.Errorf("read %s: %w", path, err)
 	}

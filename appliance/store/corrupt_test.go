@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -258,7 +259,7 @@ func TestBitFlipInEarlierSegment(t *testing.T) {
 	}
 }
 
-// lineStarts is where each line of a snapshot starts.
+// lineStarts is where each line of a format 1 or 2 snapshot starts.
 func lineStarts(b []byte) []int {
 	starts := []int{0}
 	for i, c := range b[:len(b)-1] {
@@ -269,11 +270,44 @@ func lineStarts(b []byte) []int {
 	return starts
 }
 
+// recordStarts is where each record of a format 3 snapshot starts, its
+// header first.
+func recordStarts(b []byte) []int {
+	var starts []int
+	for off := len(snapshotMagic); off+frameHeader <= len(b); {
+		starts = append(starts, off)
+		off += frameHeader + int(binary.LittleEndian.Uint32(b[off:]))
+	}
+	return starts
+}
+
+// rewriteFormat2 rewrites the snapshot seq in dir (a closed store's) in
+// format 2, as appliances before format 3 wrote it.
+func rewriteFormat2(t testing.TB, dir string, seq uint64) {
+	t.Helper()
+	st, err := scratchStore(dir, Options{MaxEventsPerDevice: 1 << 20, Logger: lazy.Logger})
+	noErr(t, err)
+	txn := st.db.Txn(true)
+	noErr(t, st.loadSnapshot(txn, snapshotPath(dir, seq)))
+	txn.Commit()
+	var buf bytes.Buffer
+	_, err = writeSnapshot2(&buf, st.db.Txn(false), st.lastSeq)
+	noErr(t, err)
+	noErr(t, os.WriteFile(snapshotPath(dir, seq), buf.Bytes(), 0o600))
+}
+
 // TestBitFlipInSnapshot: a flipped bit anywhere in a snapshot is found
-// (every line has its checksum); start-up refuses; repair rewrites the
-// snapshot from its valid lines, or rebuilds it whole when the segments it
-// was made from are still there.
+// (every record has its checksum); start-up refuses; repair rewrites the
+// snapshot from its valid records, or rebuilds it whole when the segments
+// it was made from are still there. It holds for the format written now
+// and for format 2's lines.
 func TestBitFlipInSnapshot(t *testing.T) {
+	for _, format := range []int{3, 2} {
+		t.Run(fmt.Sprintf("format %d", format), func(t *testing.T) { testBitFlipInSnapshot(t, format) })
+	}
+}
+
+func testBitFlipInSnapshot(t *testing.T, format int) {
 	template := t.TempDir()
 	s := openStore(t, template, lazy)
 	populate(t, s)
@@ -283,9 +317,18 @@ func TestBitFlipInSnapshot(t *testing.T) {
 	noErr(t, s.AddTestDevice(TestDevice{ID: "SN-after", Kind: TestDeviceSerial, Added: t0}))
 	full := dump(s)
 	noErr(t, s.Close())
+	if format == 2 {
+		rewriteFormat2(t, template, 2)
+	}
 	files := readDir(t, template)
 	snap := files["snapshot-00000002.json"]
-	lines := lineStarts(snap)
+	lines, event, header := lineStarts(snap), `"kind":"download"`, 12
+	if format == 3 {
+		lines, event, header = recordStarts(snap), "download", 9
+		if !bytes.HasPrefix(snap, []byte(snapshotMagic)) {
+			t.Fatalf("the snapshot is not in format 3: %q", snap[:min(len(snap), 40)])
+		}
+	}
 	lineWith := func(s string) int {
 		for i, start := range lines {
 			end := len(snap)
@@ -296,7 +339,7 @@ func TestBitFlipInSnapshot(t *testing.T) {
 				return i
 			}
 		}
-		t.Fatalf("no snapshot line holds %q", s)
+		t.Fatalf("no snapshot record holds %q", s)
 		return 0
 	}
 
@@ -307,11 +350,11 @@ func TestBitFlipInSnapshot(t *testing.T) {
 		rebuild bool
 		lost    string // the test device lost, when salvaged
 	}{
-		{name: "header", line: 0, at: 12},
+		{name: "header", line: 0, at: header},
 		{name: "test device", line: lineWith(`"SN-T2"`), at: 30, lost: "SN-T2"},
-		{name: "checksum of a test device", line: lineWith(`"SN-T4"`), at: 2, lost: "SN-T4"},
-		{name: "event", line: lineWith(`"kind":"download"`), at: 40},
-		{name: "trailer", line: len(lines) - 1, at: 15},
+		{name: "checksum of a test device", line: lineWith(`"SN-T4"`), at: 5, lost: "SN-T4"},
+		{name: "event", line: lineWith(event), at: 40},
+		{name: "trailer", line: len(lines) - 1, at: 9},
 		{name: "test device, older state kept", line: lineWith(`"SN-T2"`), at: 30, rebuild: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,8 +381,8 @@ func TestBitFlipInSnapshot(t *testing.T) {
 			}
 			want := full
 			if tt.name == "event" {
-				// A salvaged snapshot loses the one event; the rest of
-				// the state must be whole.
+				// A salvaged snapshot loses the one event (format 3: the
+				// phone's record); the rest of the state must be whole.
 				got.Events, want.Events, got.Devices, want.Devices = nil, nil, nil, nil
 			}
 			if tt.lost != "" {
@@ -350,6 +393,10 @@ func TestBitFlipInSnapshot(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("state after repair (-want +got):\n%s", diff)
+			}
+			after := must[[]byte](t)(os.ReadFile(snapshotPath(dir, 2)))
+			if !bytes.HasPrefix(after, []byte(snapshotMagic)) {
+				t.Errorf("the repaired snapshot is not in format 3: %q", after[:min(len(after), 40)])
 			}
 		})
 	}
@@ -364,6 +411,7 @@ func TestFormat1SnapshotStillLoads(t *testing.T) {
 	noErr(t, s.Snapshot())
 	want := dump(s)
 	noErr(t, s.Close())
+	rewriteFormat2(t, dir, 2)
 	path := snapshotPath(dir, 2)
 	b := must[[]byte](t)(os.ReadFile(path))
 	var v1 []byte
@@ -549,21 +597,35 @@ func TestCheckMissingAndSuperseded(t *testing.T) {
 	}
 }
 
-// TestSnapshotLongLine: a line longer than the reader's buffer loads.
+// TestSnapshotLongLine: a record (format 2: a line) longer than the
+// reader's buffer loads.
 func TestSnapshotLongLine(t *testing.T) {
-	dir := t.TempDir()
-	s := openStore(t, dir, lazy)
-	s.Observe(Event{Kind: EventDNS, IP: "10.0.0.1", Time: t0, Detail: strings.Repeat("x", 200<<10)})
-	noErr(t, s.Snapshot())
-	want := dump(s)
-	noErr(t, s.Close())
-	if diff := cmp.Diff(want, dump(openStore(t, dir, lazy))); diff != "" {
-		t.Errorf("state (-want +got):\n%s", diff)
-	}
-	rep, err := Check(dir)
-	noErr(t, err)
-	if len(rep.Damaged()) != 0 || rep.Files[0].Records != 5 { // header, device, ip, event, trailer
-		t.Errorf("Check: %+v", rep)
+	for _, tt := range []struct {
+		format  int
+		records int
+	}{
+		{3, 4}, // header, phone, addresses, trailer
+		{2, 5}, // header, device, ip, event, trailer
+	} {
+		t.Run(fmt.Sprintf("format %d", tt.format), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir, lazy)
+			s.Observe(Event{Kind: EventDNS, IP: "10.0.0.1", Time: t0, Detail: strings.Repeat("x", 200<<10)})
+			noErr(t, s.Snapshot())
+			want := dump(s)
+			noErr(t, s.Close())
+			if tt.format == 2 {
+				rewriteFormat2(t, dir, 2)
+			}
+			if diff := cmp.Diff(want, dump(openStore(t, dir, lazy))); diff != "" {
+				t.Errorf("state (-want +got):\n%s", diff)
+			}
+			rep, err := Check(dir)
+			noErr(t, err)
+			if len(rep.Damaged()) != 0 || rep.Files[0].Records != tt.records {
+				t.Errorf("Check: %+v", rep)
+			}
+		})
 	}
 }
 

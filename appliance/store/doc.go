@@ -37,9 +37,12 @@
 //
 //	LOCK                    flock'ed while a Store has the directory open
 //	journal-<seq>.log       records: [len u32 LE][CRC-32C u32 LE][JSON payload]
-//	snapshot-<seq>.json     the state before journal-<seq> started, one JSON
-//	                        value per line (header, objects, trailer), each
-//	                        led by its CRC-32C in hex and a space (format 2)
+//	snapshot-<seq>.json     the state before journal-<seq> started: a magic
+//	                        line, then records framed as the journal's
+//	                        (header, objects, trailer), a phone's device
+//	                        and timeline in one binary record (format 3,
+//	                        snapshot3.go); formats 1 and 2 (JSON lines)
+//	                        still load
 //	*.corrupt-<UTC time>    originals Repair replaced, kept for the operator
 //
 // The package imports neither net/http nor the DNS or XML packages.

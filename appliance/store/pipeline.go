@@ -18,17 +18,18 @@ const pipelineBatch = 512
 var errPipelineStopped = errors.New("stopped: a record did not apply")
 
 // pipelined runs produce in a goroutine of its own and calls apply, in
-// the caller's goroutine, for every record produce emits, in order. Once
+// the caller's goroutine, for every record produce emits (a decoded
+// journal or snapshot record), in order. Once
 // apply fails, emit returns errPipelineStopped and nothing more is
 // applied. It returns produce's error and apply's first, once produce has
 // returned. The records produce emits must not share memory it reuses.
-func pipelined(produce func(emit func(decodedRecord) error) error, apply func(decodedRecord) error) (produceErr, applyErr error) {
-	full := make(chan []decodedRecord, 4)
-	free := make(chan []decodedRecord, 6)
+func pipelined[T any](produce func(emit func(T) error) error, apply func(T) error) (produceErr, applyErr error) {
+	full := make(chan []T, 4)
+	free := make(chan []T, 6)
 	stop := make(chan struct{})
 	go func() {
 		defer close(full)
-		batch := make([]decodedRecord, 0, pipelineBatch)
+		batch := make([]T, 0, pipelineBatch)
 		send := func() error {
 			select {
 			case <-stop:
@@ -38,11 +39,11 @@ func pipelined(produce func(emit func(decodedRecord) error) error, apply func(de
 			select {
 			case batch = <-free:
 			default:
-				batch = make([]decodedRecord, 0, pipelineBatch)
+				batch = make([]T, 0, pipelineBatch)
 			}
 			return nil
 		}
-		produceErr = produce(func(r decodedRecord) error {
+		produceErr = produce(func(r T) error {
 			batch = append(batch, r)
 			if len(batch) < pipelineBatch {
 				return nil

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,18 +9,14 @@ import (
 	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
 
 	"github.com/hashicorp/go-memdb"
-	"github.com/tanjay-lab/tanjay/images"
 )
 
-// snapshotFormat is the header's Format of the snapshots written now: 2,
-// every line led by its CRC-32C, so that a flipped bit is found, with its
-// offset, rather than loaded. Open also reads format 1 (bare JSON lines)
-// and refuses any other.
+// snapshotFormat is the newest format of checksummed JSON lines: 2, every
+// line led by its CRC-32C, so that a flipped bit is found, with its
+// offset, rather than loaded. Snapshots are written in format 3 now
+// (snapshot3.go); Open still reads formats 1 (bare JSON lines) and 2, and
+// refuses any other.
 const snapshotFormat = 2
-
-// snapshotTables is the order tables are written in. The events table is
-// written as single events; loading rebuilds the timelines from them.
-var snapshotTables = []string{tableRules, tableImages, tableTestDevices, tableDevices, tableIPs, tableLeases, tableEvents}
 
 // Snapshot writes the whole state to snapshot-<seq>.json, where seq is a new
 // journal segment started at the same instant, then removes the older
@@ -73,93 +68,6 @@ func (s *Store) rotate() (seq uint64, txn *memdb.Txn, lastSeq uint64, err error)
 	return s.journalSeq, txn, lastSeq, nil
 }
 
-// writeSnapshot writes one checksummed JSON value per line: a header,
-// every object, and a trailer with their count, so that a cut-short file is
-// never taken for a whole one. It returns how many objects it wrote.
-func writeSnapshot(w io.Writer, txn *memdb.Txn, lastSeq uint64) (int, error) {
-	sw := snapshotWriter{w: w}
-	if err := sw.record(record{Op: opSnapshot, Format: snapshotFormat, LastSeq: lastSeq}); err != nil {
-		return 0, err
-	}
-	for _, table := range snapshotTables {
-		it, err := txn.Get(table, indexID)
-		if err != nil {
-			return sw.count, err
-		}
-		for obj := it.Next(); obj != nil; obj = it.Next() {
-			if err := sw.row(table, obj); err != nil {
-				return sw.count, err
-			}
-		}
-	}
-	return sw.count, sw.record(record{Op: opEnd, Count: sw.count})
-}
-
-// snapshotWriter writes rows as records and counts them.
-type snapshotWriter struct {
-	w     io.Writer
-	buf   []byte
-	line  []byte
-	count int
-}
-
-// row writes one row; a timeline as its events, one per line, in the
-// journal's fast encoding (there are hundreds of thousands).
-func (sw *snapshotWriter) row(table string, obj any) error {
-	var rec record
-	switch o := obj.(type) {
-	case *images.Rule:
-		rec = record{Op: opRule, Rule: o}
-	case *images.Image:
-		rec = record{Op: opImage, Image: o}
-	case *TestDevice:
-		rec = record{Op: opTestDevice, TestDevice: o}
-	case *Device:
-		rec = record{Op: opDevice, Device: o}
-	case *ipDevice:
-		rec = record{Op: opIP, IPDevice: o}
-	case *Lease:
-		rec = record{Op: opLease, Lease: o}
-	case *timeline:
-		var err error
-		o.all(func(e *Event) {
-			if err == nil {
-				err = sw.event(e)
-			}
-		})
-		return err
-	default:
-		return fmt.Errorf("table %s holds a %T", table, obj)
-	}
-	sw.count++
-	return sw.record(rec)
-}
-
-// record writes rec as one line; only rows count.
-func (sw *snapshotWriter) record(rec record) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return sw.write(b)
-}
-
-func (sw *snapshotWriter) event(e *Event) error {
-	b, err := appendEventRecord(sw.buf[:0], e)
-	if err != nil {
-		return err
-	}
-	sw.buf = b
-	sw.count++
-	return sw.write(b)
-}
-
-func (sw *snapshotWriter) write(payload []byte) error {
-	sw.line = appendSnapshotLine(sw.line[:0], payload)
-	_, err := sw.w.Write(sw.line)
-	return err
-}
-
 // loadNewestSnapshot loads the newest snapshot into a new write transaction
 // and returns it with the snapshot's seq (0 and an empty transaction when
 // there is none). A damaged newest snapshot is a *CorruptError: an older
@@ -197,6 +105,11 @@ func (s *Store) readSnapshot(txn *memdb.Txn, path string) (snapshotScan, error) 
 		return snapshotScan{}, err
 	}
 	defer f.Close()
+	if v3, err := isSnapshot3(f); err != nil {
+		return snapshotScan{}, fmt.Errorf("read %s: %w", path, err)
+	} else if v3 {
+		return s.readSnapshot3(txn, f, path)
+	}
 	var sc snapshotScan
 	scanErr, applyErr := pipelined(func(emit func(decodedRecord) error) error {
 		var err error
@@ -220,6 +133,102 @@ func (s *Store) readSnapshot(txn *memdb.Txn, path string) (snapshotScan, error) 
 		}
 	}
 	return sc, nil
+}
+
+// isSnapshot3 reports whether f, at its start, is a format 3 snapshot,
+// and leaves it at its start.
+func isSnapshot3(f *os.File) (bool, error) {
+	var magic [len(snapshotMagic)]byte
+	n, err := io.ReadFull(f, magic[:])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return false, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	return n == len(magic) && string(magic[:]) == snapshotMagic, nil
+}
+
+// readSnapshot3 loads every valid record of the format 3 snapshot f,
+// skipping damage, which it returns. One goroutine checks and decodes the
+// records and builds the timelines, the caller's inserts them.
+func (s *Store) readSnapshot3(txn *memdb.Txn, f *os.File, path string) (snapshotScan, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return snapshotScan{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	var sc snapshotScan
+	scanErr, applyErr := pipelined(func(emit func(loadedItem) error) error {
+		var err error
+		sc, err = scanSnapshot3File(f, info.Size(), s.opt.MaxEventsPerDevice, func(off int64, it loadedItem) error {
+			it.off = off
+			return emit(it)
+		})
+		if err != nil {
+			err = fmt.Errorf("read %s: %w", path, err)
+		}
+		return err
+	}, func(it loadedItem) error {
+		if err := s.applyLoaded(txn, it); err != nil {
+			return fmt.Errorf("%s at offset %d: %w", path, it.off, err)
+		}
+		return nil
+	})
+	if err := errors.Join(applyErr, scanErr); err != nil {
+		return sc, err
+	}
+	s.lastSeq = max(s.lastSeq, sc.lastSeq)
+	return sc, nil
+}
+
+// applyLoaded inserts one decoded format 3 record.
+func (s *Store) applyLoaded(txn *memdb.Txn, it loadedItem) error {
+	switch it.tag {
+	case tagHeader:
+		// Room for what follows, when nothing is loaded yet (the
+		// counts are a hint: at most a million are believed).
+		v := &s.view
+		if len(v.devices) == 0 && len(v.timelines) == 0 && len(v.ips) == 0 {
+			n, ips := min(it.devices, 1<<20), min(it.ips, 1<<20)
+			v.devices, v.timelines, v.ips = make(map[string]*Device, n), make(map[string]*timeline, n), make(map[string]string, ips)
+		}
+		return nil
+	case tagPhone:
+		if it.device != nil {
+			s.view.devices[it.id] = it.device
+			if err := txn.Insert(tableDevices, it.device); err != nil {
+				return err
+			}
+		}
+		if it.tl != nil {
+			s.view.timelines[it.id] = it.tl
+			s.lastSeq = max(s.lastSeq, it.lastSeq)
+			return txn.Insert(tableEvents, it.tl)
+		}
+		return nil
+	case tagAddrs:
+		for _, r := range it.addrs {
+			if d := s.view.devices[r.DeviceID]; d != nil {
+				// The device's own strings, not copies.
+				r.DeviceID = d.ID
+				if d.IP == r.IP {
+					r.IP = d.IP
+				}
+			}
+			s.view.ips[r.IP] = r.DeviceID
+			if err := txn.Insert(tableIPs, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	case tagJSON:
+		switch it.rec.Op {
+		case opRule, opImage, opTestDevice, opLease:
+			return s.applyRecord(txn, it.rec)
+		}
+		return fmt.Errorf("a %q record where only rules, images, test devices and leases belong", it.rec.Op)
+	}
+	return fmt.Errorf("a record tagged %q in the middle of a snapshot", it.tag)
 }
 
 // loadSnapshotRecord inserts devices and events as they were; everything

@@ -119,8 +119,9 @@ func TestOpenCompactsLongJournal(t *testing.T) {
 }
 
 // BenchmarkLoadSnapshot loads the same state from a format 1 snapshot
-// (bare JSON lines) and a format 2 one (each line checksummed), to show
-// what the checksums cost at start-up. Run with -count to alternate them.
+// (bare JSON lines), a format 2 one (each line checksummed) and a format
+// 3 one (binary records), to show what each costs at start-up. Run with
+// -count to alternate them.
 func BenchmarkLoadSnapshot(b *testing.B) {
 	dir := b.TempDir()
 	s, err := Open(dir, Options{FlushInterval: time.Hour, MaxEventsPerDevice: 50, Logger: lazy.Logger})
@@ -133,6 +134,9 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 	}
 	noErr(b, s.Snapshot())
 	noErr(b, s.Close())
+	v3, err := os.ReadFile(snapshotPath(dir, 2))
+	noErr(b, err)
+	rewriteFormat2(b, dir, 2)
 	v2, err := os.ReadFile(snapshotPath(dir, 2))
 	noErr(b, err)
 	var v1 []byte
@@ -145,7 +149,7 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 	for _, tt := range []struct {
 		name string
 		data []byte
-	}{{"format=1", v1}, {"format=2", v2}} {
+	}{{"format=1", v1}, {"format=2", v2}, {"format=3", v3}} {
 		path := filepath.Join(b.TempDir(), "snapshot-00000002.json")
 		noErr(b, os.WriteFile(path, tt.data, 0o600))
 		b.Run(tt.name, func(b *testing.B) {

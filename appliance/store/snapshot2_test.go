@@ -1,0 +1,102 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/tanjay-lab/tanjay/images"
+)
+
+// snapshot2Tables is the order format 2 wrote tables in. The events table
+// is written as single events; loading rebuilds the timelines from them.
+var snapshot2Tables = []string{tableRules, tableImages, tableTestDevices, tableDevices, tableIPs, tableLeases, tableEvents}
+
+// writeSnapshot2 writes a format 2 snapshot, as the appliance did before
+// format 3: one checksummed JSON value per line: a header,
+// every object, and a trailer with their count, so that a cut-short file is
+// never taken for a whole one. It returns how many objects it wrote.
+func writeSnapshot2(w io.Writer, txn *memdb.Txn, lastSeq uint64) (int, error) {
+	sw := snapshot2Writer{w: w}
+	if err := sw.record(record{Op: opSnapshot, Format: snapshotFormat, LastSeq: lastSeq}); err != nil {
+		return 0, err
+	}
+	for _, table := range snapshot2Tables {
+		it, err := txn.Get(table, indexID)
+		if err != nil {
+			return sw.count, err
+		}
+		for obj := it.Next(); obj != nil; obj = it.Next() {
+			if err := sw.row(table, obj); err != nil {
+				return sw.count, err
+			}
+		}
+	}
+	return sw.count, sw.record(record{Op: opEnd, Count: sw.count})
+}
+
+// snapshot2Writer writes rows as records and counts them.
+type snapshot2Writer struct {
+	w     io.Writer
+	buf   []byte
+	line  []byte
+	count int
+}
+
+// row writes one row; a timeline as its events, one per line, in the
+// journal's fast encoding (there are hundreds of thousands).
+func (sw *snapshot2Writer) row(table string, obj any) error {
+	var rec record
+	switch o := obj.(type) {
+	case *images.Rule:
+		rec = record{Op: opRule, Rule: o}
+	case *images.Image:
+		rec = record{Op: opImage, Image: o}
+	case *TestDevice:
+		rec = record{Op: opTestDevice, TestDevice: o}
+	case *Device:
+		rec = record{Op: opDevice, Device: o}
+	case *ipDevice:
+		rec = record{Op: opIP, IPDevice: o}
+	case *Lease:
+		rec = record{Op: opLease, Lease: o}
+	case *timeline:
+		var err error
+		o.all(func(e *Event) {
+			if err == nil {
+				err = sw.event(e)
+			}
+		})
+		return err
+	default:
+		return fmt.Errorf("table %s holds a %T", table, obj)
+	}
+	sw.count++
+	return sw.record(rec)
+}
+
+// record writes rec as one line; only rows count.
+func (sw *snapshot2Writer) record(rec record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return sw.write(b)
+}
+
+func (sw *snapshot2Writer) event(e *Event) error {
+	b, err := appendEventRecord(sw.buf[:0], e)
+	if err != nil {
+		return err
+	}
+	sw.buf = b
+	sw.count++
+	return sw.write(b)
+}
+
+func (sw *snapshot2Writer) write(payload []byte) error {
+	sw.line = appendSnapshotLine(sw.line[:0], payload)
+	_, err := sw.w.Write(sw.line)
+	return err
+}
