@@ -263,3 +263,65 @@ func TestFirmwareCountsFromIndex(t *testing.T) {
 		t.Errorf("%d device paths, want 2 (the phone without a model is left out)", len(stats))
 	}
 }
+
+// TestFleetIndexVersionFilter: a text filter finds the versions as the
+// rows show them, which the index no longer keeps as text: "–" before a
+// first check-in and for no offer, 0.0.0.0 when a beta phone reported it.
+func TestFleetIndexVersionFilter(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	devs := makeFleet(60, now)
+	for i := range devs {
+		switch i % 4 {
+		case 1: // never checked in
+			devs[i].CheckIns, devs[i].FirstVersion, devs[i].Version, devs[i].Offered = 0, images.Version{}, images.Version{}, images.Version{}
+		case 2: // a beta phone that cannot name its image, nothing offered
+			devs[i].FirstVersion, devs[i].Version, devs[i].Offered = images.Version{}, images.Version{}, images.Version{}
+		}
+	}
+	ix := newFleetIndex()
+	ix.rebuild(devs, now)
+	for _, text := range []string{"–", "0.0.0.0", "1.0.522", "522.103", "1.0.199", ".0", "cx700", "99"} {
+		var want []string
+		for i := range devs {
+			d := &devs[i]
+			shown := []string{d.MAC, d.ID, d.Serial, modelName(d.DevicePath), d.IP, reported(d, d.FirstVersion), reported(d, d.Version), ver(d.Offered), stageLabels[d.Stage]}
+			if slices.ContainsFunc(shown, func(s string) bool { return strings.Contains(strings.ToLower(s), text) }) {
+				want = append(want, d.ID)
+			}
+		}
+		got := ix.page(fleetQuery{Stage: -1, Text: text}, len(devs)).IDs
+		if !slices.Equal(got, want) {
+			t.Errorf("filter %q:\n got %v\nwant %v", text, got, want)
+		}
+	}
+}
+
+// TestFleetIndexSharesPaths: phones at one device path share one entry
+// for it, and a path goes with the last phone at it.
+func TestFleetIndexSharesPaths(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	devs := makeFleet(10, now)
+	ix := newFleetIndex()
+	ix.rebuild(devs, now)
+	if len(ix.paths) != 2 {
+		t.Fatalf("%d paths for CX700 and IP8540 phones, want 2", len(ix.paths))
+	}
+	ms := mapStore{devs: map[string]store.Device{}}
+	var ids []string
+	for i, d := range devs {
+		ids = append(ids, d.ID)
+		if i%2 == 0 { // every CX700 moves to a forged path
+			d.DevicePath.Model = "forged"
+			ms.devs[d.ID] = d
+		}
+	}
+	ix.update(ms, ids, now) // the IP8540 phones are gone
+	if len(ix.paths) != 1 || ix.paths[devs[0].DevicePath] != nil {
+		t.Errorf("paths after the update: %v, want only the forged one", ix.paths)
+	}
+	for s := range ix.slots {
+		if e := &ix.slots[s]; e.live && (e.path == nil || e.path.path.Model != "forged" || e.path.refs != 5) {
+			t.Errorf("slot %d: path %+v, want the forged one held by 5", s, e.path)
+		}
+	}
+}
