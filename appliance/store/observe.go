@@ -322,14 +322,20 @@ func (s *Store) DeviceByIP(ip string) (Device, bool) {
 	return *d, true
 }
 
-// Devices returns every phone, sorted by ID.
+// Devices returns every phone, sorted by ID. The copy is made in one
+// allocation of the fleet's size: at 100,000 phones it is some 60 MB, and
+// growing it by appending would take twice that.
 func (s *Store) Devices(ws memdb.WatchSet) []Device {
-	it, err := s.readTxn().Get(tableDevices, indexID)
+	s.mu.Lock()
+	s.commitBatchLocked()
+	txn, n := s.db.Txn(false), len(s.view.devices)
+	s.mu.Unlock()
+	it, err := txn.Get(tableDevices, indexID)
 	if err != nil {
 		return nil
 	}
 	ws.Add(it.WatchCh())
-	var out []Device
+	out := make([]Device, 0, n)
 	for obj := it.Next(); obj != nil; obj = it.Next() {
 		out = append(out, *obj.(*Device))
 	}

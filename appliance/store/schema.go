@@ -175,7 +175,7 @@ func (x stringIndexer[T]) FromObject(obj any) (bool, []byte, error) {
 			return true, k, nil
 		}
 	}
-	return true, x.key(s, 8), nil
+	return true, x.key(s), nil
 }
 
 func (x stringIndexer[T]) FromArgs(args ...any) ([]byte, error) {
@@ -186,16 +186,18 @@ func (x stringIndexer[T]) FromArgs(args ...any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("index on %s: got argument %T, want string", x.Of, args[0])
 	}
-	return x.key(s, 0), nil
+	return x.key(s), nil
 }
 
-// key is s (case-folded when asked) and a NUL, with room for spare more
-// bytes: memdb appends the 8-byte primary key to non-unique index values.
-func (x stringIndexer[T]) key(s string, spare int) []byte {
+// key is s (case-folded when asked) and a NUL. Every index here is
+// unique, so memdb keeps the key as it is (it appends the primary key to
+// a non-unique index's values): no spare room, the leaf of every phone in
+// every table holds one.
+func (x stringIndexer[T]) key(s string) []byte {
 	if x.Lowercase {
 		s = strings.ToLower(s)
 	}
-	b := make([]byte, len(s)+1, len(s)+1+spare)
+	b := make([]byte, len(s)+1)
 	copy(b, s)
 	return b
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,8 +103,13 @@ func applyCheckIn(d Device, ev Event, now time.Time) Device {
 	}
 	d.Version = ev.Reported
 	if n := len(d.Hops); n == 0 || d.Hops[n-1].Version != ev.Reported {
-		// Clip: the old Device may share the backing array with readers.
-		d.Hops = append(slices.Clip(d.Hops), Hop{Version: ev.Reported, At: d.LastSeen})
+		// A new array, the old Device may share its array with readers;
+		// of the exact size: a phone makes a handful of hops in its life,
+		// and each is a new array anyway.
+		hops := make([]Hop, len(d.Hops)+1)
+		copy(hops, d.Hops)
+		hops[len(d.Hops)] = Hop{Version: ev.Reported, At: d.LastSeen}
+		d.Hops = hops
 	}
 	d.Offered, d.Target, d.Path, d.IsTest = ev.Offered, ev.Target, ev.Path, ev.IsTest
 	d.OfferedFile = ev.File
