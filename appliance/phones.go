@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/tanjay-lab/tanjay/appliance/dhcp"
 	dnsresp "github.com/tanjay-lab/tanjay/appliance/dns"
@@ -25,29 +27,110 @@ var unknownCPE = []r2.Module{{FileName: "cpe.nbt"}}
 
 func (p checkinPlanner) PlanNextHop(_ context.Context, req *r2.Request, _ string) (r2.Offer, error) {
 	cat := p.a.catalog.Load()
+	memo := plans.of(cat)
 	path := req.DevicePath()
-	offer := r2.Offer{
-		LangList: cat.LangList(path),
-		IsTest:   p.a.store.IsTestDevice(req.MAC, req.Serial),
-	}
+	offer := r2.Offer{IsTest: p.a.store.IsTestDevice(req.MAC, req.Serial)}
 	modules := req.Modules
 	if len(modules) == 0 {
 		modules = unknownCPE
 	}
 	for i, m := range modules {
-		ph := legacy.Phone{Path: path, UpdateType: m.UpdateType(), Current: m.Version, IsTest: offer.IsTest}
-		plan := legacy.PlanNextHop(cat, ph)
-		if i == 0 || ph.UpdateType == images.DefaultUpdateType {
-			offer.Target, offer.Path, offer.Reason = plan.Target, plan.Path(), plan.Reason
-			offer.Interim = cat.IsInterim(path, ph.UpdateType, ph.Current)
+		updateType := m.UpdateType()
+		hop := memo.plan(p.a, hopKey{path: path, updateType: updateType, current: m.Version, isTest: offer.IsTest})
+		if i == 0 {
+			offer.LangList = hop.langs
 		}
-		next, ok := plan.Next()
-		if !ok {
-			continue
+		if i == 0 || updateType == images.DefaultUpdateType {
+			offer.Target, offer.Path, offer.Reason, offer.Interim = hop.target, hop.path, hop.reason, hop.interim
 		}
-		offer.Updates = append(offer.Updates, p.a.offered(cat, next))
+		if hop.offers {
+			offer.Updates = append(offer.Updates, hop.update)
+		}
 	}
 	return offer, nil
+}
+
+// hopKey is everything legacy.PlanNextHop and the offer read of a phone,
+// for one catalog snapshot.
+type hopKey struct {
+	path       images.DevicePath
+	updateType string
+	current    images.Version
+	isTest     bool
+}
+
+// hop is the planner's decision for one hopKey, as the offer carries it.
+// Its slices are shared by every check-in it answers: nobody mutates them.
+type hop struct {
+	target  images.Version
+	path    []images.Version
+	reason  string
+	interim bool
+	langs   []string
+	offers  bool // update is set
+	update  r2.OfferedUpdate
+}
+
+// planMemo remembers the hops planned with one catalog snapshot. A fleet
+// is a few models at a few versions, so almost every check-in is answered
+// from it; the planner is pure (the same catalog and phone, the same
+// plan), so a remembered hop is the one it would plan again. A new
+// snapshot (any operator change) starts a new memo.
+type planMemo struct {
+	cat   *legacy.Catalog
+	hops  sync.Map // hopKey → *hop
+	count atomic.Int64
+}
+
+// maxMemoHops bounds a memo: phones that report versions nobody else has
+// (or anything on the switch posting made-up ones) fill it, and then it
+// starts over.
+const maxMemoHops = 4096
+
+// planMemos holds the memo of the latest catalog snapshot planned with.
+type planMemos struct{ latest atomic.Pointer[planMemo] }
+
+// plans is the process's memo slot: each appliance's catalog snapshots are
+// its own, so two appliances in one process (tests) never share a hop,
+// they only replace each other's memo.
+var plans planMemos
+
+// of is the memo of cat, a new one when cat is not the latest snapshot.
+func (m *planMemos) of(cat *legacy.Catalog) *planMemo {
+	if pm := m.latest.Load(); pm != nil && pm.cat == cat {
+		return pm
+	}
+	pm := &planMemo{cat: cat}
+	m.latest.Store(pm)
+	return pm
+}
+
+// plan is the hop for k, planned once per memo.
+func (pm *planMemo) plan(a *app, k hopKey) *hop {
+	if h, ok := pm.hops.Load(k); ok {
+		return h.(*hop)
+	}
+	h := planHop(a, pm.cat, k)
+	if pm.count.Add(1) > maxMemoHops {
+		pm.hops.Clear()
+		pm.count.Store(1)
+	}
+	pm.hops.Store(k, h)
+	return h
+}
+
+// planHop asks legacy's planner about one module of one phone.
+func planHop(a *app, cat *legacy.Catalog, k hopKey) *hop {
+	plan := legacy.PlanNextHop(cat, legacy.Phone{Path: k.path, UpdateType: k.updateType, Current: k.current, IsTest: k.isTest})
+	h := &hop{
+		target: plan.Target, path: plan.Path(), reason: plan.Reason,
+		interim: cat.IsInterim(k.path, k.updateType, k.current),
+		langs:   cat.LangList(k.path),
+	}
+	if next, ok := plan.Next(); ok {
+		h.offers, h.update = true, a.offered(cat, next)
+	}
+	return h
 }
 
 // offered describes an image as the check-in response offers it, with the
