@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/internal/writefail"
@@ -31,12 +33,30 @@ const AccessFields = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port c
 type AccessLog struct {
 	dir      string
 	software string
-	mu       sync.Mutex
-	day      string
-	out      writefail.Appender
-	buf      []byte
-	stop     chan struct{}
-	done     chan struct{}
+	// local is the server address last logged, formatted: every request
+	// on a listener has the same one.
+	local atomic.Pointer[localAddr]
+
+	mu   sync.Mutex
+	day  string
+	date civilDate // of day, compared without formatting per line
+	out  writefail.Appender
+	buf  []byte
+	stop chan struct{}
+	done chan struct{}
+}
+
+// civilDate is a UTC calendar day.
+type civilDate struct {
+	year  int
+	month time.Month
+	day   int
+}
+
+// localAddr is a server address and its s-ip and s-port fields.
+type localAddr struct {
+	addr     netip.AddrPort
+	ip, port string
 }
 
 // AccessHealth is the access log's writes: writefail.Status, plus the
@@ -178,11 +198,13 @@ func appendField(b []byte, s string) []byte {
 // directives first when it is new. It fails only when the previous day's
 // lines could not be written (they are dropped).
 func (l *AccessLog) rotate(t time.Time) error {
-	day := t.Format("060102")
-	if day == l.day {
+	var date civilDate
+	date.year, date.month, date.day = t.Date()
+	if l.day != "" && date == l.date {
 		return nil
 	}
-	l.day = day
+	day := t.Format("060102")
+	l.day, l.date = day, date
 	header := fmt.Sprintf("#Software: %s\r\n#Version: 1.0\r\n#Date: %s\r\n#Fields: %s\r\n",
 		l.software, t.Format("2006-01-02 15:04:05"), AccessFields)
 	if err := l.out.Switch(filepath.Join(l.dir, "u_ex"+day+".log"), []byte(header)); err != nil {
@@ -205,13 +227,31 @@ func (l *AccessLog) Middleware(h http.Handler) http.Handler {
 		e.Taken = e.Time.Sub(start)
 		e.ClientIP, _, _ = net.SplitHostPort(r.RemoteAddr)
 		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			e.ServerIP, e.Port, _ = net.SplitHostPort(a.String())
+			e.ServerIP, e.Port = l.serverAddr(a)
 		}
 		if u, _, ok := r.BasicAuth(); ok {
 			e.Username = u
 		}
 		l.Write(e)
 	})
+}
+
+// serverAddr is the s-ip and s-port of a: formatted once per address, not
+// per request.
+func (l *AccessLog) serverAddr(a net.Addr) (ip, port string) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		ip, port, _ = net.SplitHostPort(a.String())
+		return ip, port
+	}
+	ap := ta.AddrPort()
+	if c := l.local.Load(); c != nil && c.addr == ap {
+		return c.ip, c.port
+	}
+	c := &localAddr{addr: ap}
+	c.ip, c.port, _ = net.SplitHostPort(a.String())
+	l.local.Store(c)
+	return c.ip, c.port
 }
 
 // statusWriter remembers the status code. It forwards ReadFrom so file
