@@ -38,23 +38,27 @@ func (l *Limiter) PaceBodies(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		b := &pacedBody{ReadCloser: r.Body, l: l, rc: http.NewResponseController(w), start: time.Now(), addr: requestAddr(r)}
+		b := &pacedBody{ReadCloser: r.Body, l: l, rc: *http.NewResponseController(w), start: time.Now(), addr: requestAddr(r), length: r.ContentLength}
 		b.arm()
 		r.Body = b
 		next.ServeHTTP(w, r)
 	})
 }
 
-// pacedBody sets the read deadline before each read, until the body ends:
+// pacedBody sets the read deadline before each read that follows newly
+// received bytes (the deadline is a function of the bytes received, so
+// between arrivals it stays put), until the body ends:
 // once it has, net/http reads the connection in the background to notice a
 // client going away, and a deadline then would cancel the request.
 type pacedBody struct {
 	io.ReadCloser
 	l        *Limiter
-	rc       *http.ResponseController
+	rc       http.ResponseController // in the body: one allocation per request, not two
 	start    time.Time
 	addr     netip.Addr
+	length   int64 // Content-Length, -1 when unknown (chunked)
 	received int64
+	armed    int64 // received when the deadline was last set
 	done     bool
 }
 
@@ -63,6 +67,7 @@ func (b *pacedBody) arm() {
 	if grace <= 0 {
 		grace = DefaultHeaderTimeout
 	}
+	b.armed = b.received
 	allowed := grace + time.Duration(float64(b.received)/float64(b.l.cfg.BodyMinRate)*float64(time.Second))
 	// Only ErrNotSupported (a writer that is not net/http's) can come
 	// back; such a writer has no connection to bound.
@@ -73,7 +78,11 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 	if b.done {
 		return b.ReadCloser.Read(p)
 	}
-	b.arm()
+	// The deadline moves only as bytes arrive; once Content-Length bytes
+	// have, net/http's body answers EOF without reading the connection.
+	if b.received != b.armed && (b.length < 0 || b.received < b.length) {
+		b.arm()
+	}
 	n, err := b.ReadCloser.Read(p)
 	b.received += int64(n)
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// writeChunk is the most one write (or one piece of a sendfile) carries
-// under one WriteStall deadline: with the defaults, a client taking less
-// than 128 KiB a minute (about 2 KiB/s) is cut, and a 30 MiB image can
-// still take four hours.
+// writeChunk is the most one write carries under one WriteStall deadline,
+// and what a client must take of a sendfile within each WriteStall: with
+// the defaults, a client taking less than 128 KiB a minute (about 2 KiB/s)
+// is cut, and a 30 MiB image can still take four hours.
 const writeChunk = 128 << 10
 
 // conn is an admitted connection: Close gives its place back once, and
@@ -95,10 +95,13 @@ func (c *conn) Write(p []byte) (int, error) {
 }
 
 // ReadFrom keeps the kernel's sendfile for downloads over plain HTTP
-// (net/http hands the response body to the connection's ReadFrom) while
-// giving each writeChunk its own deadline: ServeContent passes an
-// *io.LimitedReader around the file, and a LimitedReader around the file
-// is still what sendfile recognises.
+// (net/http hands the response body to the connection's ReadFrom: an
+// *io.LimitedReader around the file, from ServeContent) under the rule
+// Write keeps, each writeChunk taken within WriteStall. From a file it is
+// one ReadFrom, so the kernel moves the transfer in as few calls as it can,
+// while sendfileWatch moves the deadline on as the client takes the bytes;
+// from anything else, each writeChunk is its own ReadFrom under its own
+// deadline.
 func (c *conn) ReadFrom(src io.Reader) (int64, error) {
 	rf, ok := c.Conn.(io.ReaderFrom)
 	switch {
@@ -107,8 +110,68 @@ func (c *conn) ReadFrom(src io.Reader) (int64, error) {
 	case c.l.cfg.WriteStall <= 0:
 		return rf.ReadFrom(src)
 	}
+	if f := sendfileSource(src); f != nil {
+		if start, err := f.Seek(0, io.SeekCurrent); err == nil {
+			stop := c.sendfileWatch(f, start)
+			n, err := rf.ReadFrom(src)
+			stop()
+			if err != nil {
+				return n, c.l.noteWrite(c.addr, err)
+			}
+			return n, nil
+		}
+	}
+	return c.readFromChunks(rf, src)
+}
+
+// sendfileSource is the file under src when the kernel can send it
+// (net.TCPConn's ReadFrom takes a file or a LimitedReader around one), or
+// nil.
+func sendfileSource(src io.Reader) *os.File {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	f, _ := src.(*os.File)
+	return f
+}
+
+// sendfileWatch sets the write deadline of a sendfile from f, which starts
+// at offset start, and keeps it: every quarter of WriteStall it reads f's
+// offset (sendfile sends from it and moves it on, so reading it beside the
+// transfer is safe), and once the client has taken another writeChunk it
+// sets the deadline to WriteStall from then. A client that takes less than
+// writeChunk in a WriteStall is cut as Write cuts it, a quarter of
+// WriteStall later at most. The returned func stops the watch and waits
+// for it.
+func (c *conn) sendfileWatch(f *os.File, start int64) (stop func()) {
+	c.armWrite()
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(max(c.l.cfg.WriteStall/4, time.Millisecond))
+		defer t.Stop()
+		credited := start
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if pos, err := f.Seek(0, io.SeekCurrent); err == nil && pos-credited >= writeChunk {
+					credited = pos
+					c.armWrite()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
+}
+
+// readFromChunks copies src by rf, one writeChunk at a time, each under
+// its own write deadline.
+func (c *conn) readFromChunks(rf io.ReaderFrom, src io.Reader) (int64, error) {
 	lr, limited := src.(*io.LimitedReader)
 	var total int64
+	chunk := new(io.LimitedReader) // one for every chunk of the transfer
 	for {
 		r, n := src, int64(writeChunk)
 		if limited {
@@ -118,7 +181,8 @@ func (c *conn) ReadFrom(src io.Reader) (int64, error) {
 			r, n = lr.R, min(n, lr.N)
 		}
 		c.armWrite()
-		w, err := rf.ReadFrom(&io.LimitedReader{R: r, N: n})
+		*chunk = io.LimitedReader{R: r, N: n}
+		w, err := rf.ReadFrom(chunk)
 		total += w
 		if limited {
 			lr.N -= w

@@ -504,3 +504,113 @@ func TestCloseWriteHalfCloses(t *testing.T) {
 		t.Fatalf("server read %q, %v after its half-close; want the client's bytes", buf, err)
 	}
 }
+
+// TestSendfileClientThatStopsReadingIsCut: a download sent from a file
+// (one sendfile, its deadline kept by the watch) to a client that never
+// reads ends at WriteStall and is counted, as a stalled Write is.
+func TestSendfileClientThatStopsReadingIsCut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "CPE.nbt")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("z"), 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, Config{WriteStall: 200 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(path)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, "CPE.nbt", time.Time{}, f) // sendfile through conn.ReadFrom
+	}), func(srv *http.Server) { srv.ConnContext = smallSendBuffer })
+	c := dialFrom(t, "127.0.0.2", s.addr)
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+	for deadline := time.Now().Add(10 * time.Second); s.l.Stats().StalledWrites == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitOpen(t, s.l, 0)
+	if st := s.l.Stats(); st.StalledWrites != 1 {
+		t.Errorf("stalled writes %d, want 1", st.StalledWrites)
+	}
+}
+
+// TestReadFromCopiesWhatIsNotAFile: a source the kernel cannot send is
+// copied writeChunk by writeChunk, exactly as far as its limit.
+func TestReadFromCopiesWhatIsNotAFile(t *testing.T) {
+	l, _ := New(Config{WriteStall: time.Minute}, nil)
+	content := bytes.Repeat([]byte("abcdefgh"), (3*writeChunk+100)/8)
+	for _, limit := range []int64{-1, 1000, 2*writeChunk + 7, int64(len(content)) + 50} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			sc, client := tcpPair(t, l)
+			var src io.Reader = bytes.NewReader(content)
+			want := content
+			var lr *io.LimitedReader
+			if limit >= 0 {
+				lr = &io.LimitedReader{R: src, N: limit}
+				src, want = lr, content[:min(int64(len(content)), limit)]
+			}
+			got := make(chan []byte)
+			go func() { b, _ := io.ReadAll(client); got <- b }()
+			n, err := sc.ReadFrom(src)
+			sc.Close()
+			if err != nil || n != int64(len(want)) {
+				t.Fatalf("ReadFrom: %d, %v; want %d", n, err, len(want))
+			}
+			if b := <-got; !bytes.Equal(b, want) {
+				t.Fatalf("client read %d bytes, want %d", len(b), len(want))
+			}
+			if lr != nil && lr.N != limit-n {
+				t.Errorf("LimitedReader left with N=%d, want %d", lr.N, limit-n)
+			}
+		})
+	}
+}
+
+// TestSendfileSteadyDownloadOutlivesWriteStall: a download sent from a
+// file to a client that keeps taking bytes, well above writeChunk per
+// WriteStall, runs for longer than WriteStall: the watch moves the
+// deadline on.
+func TestSendfileSteadyDownloadOutlivesWriteStall(t *testing.T) {
+	content := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB
+	path := filepath.Join(t.TempDir(), "CPE.nbt")
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const stall = time.Second
+	s := serve(t, Config{WriteStall: stall}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(path)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, "CPE.nbt", time.Time{}, f)
+	}), func(srv *http.Server) { srv.ConnContext = smallSendBuffer })
+	c := dialFrom(t, "127.0.0.2", s.addr)
+	c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	start := time.Now()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 64 KiB every 40 ms: about 2 s in all, 1.6 MiB/s, twelve times the
+	// 128 KiB/s the rule asks for.
+	var got bytes.Buffer
+	for {
+		n, err := io.CopyN(&got, resp.Body, 64<<10)
+		if err != nil || n == 0 {
+			break
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	if took := time.Since(start); took < stall {
+		t.Fatalf("the download took %s, under WriteStall %s: it proves nothing", took, stall)
+	}
+	if !bytes.Equal(got.Bytes(), content) {
+		t.Fatalf("downloaded %d bytes, want the %d of the file", got.Len(), len(content))
+	}
+	if st := s.l.Stats(); st.StalledWrites != 0 {
+		t.Errorf("stalled writes %d, want 0", st.StalledWrites)
+	}
+}
