@@ -1,9 +1,7 @@
 package appliance
 
 import (
-	"bufio"
 	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,33 +153,5 @@ func startServeWrapped(t *testing.T, wrap []string, data string) *serveProcess {
 	t.Helper()
 	args := append(wrap, tanjayBinary(t), "serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "off",
 		"--https-addr", "off", "--sip-addr", "off", "--sip-tls-addr", "off", "--host", "e2e")
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "TANJAY_TOKEN=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProcess{cmd: cmd, data: data, stderr: &bytes.Buffer{}, waited: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && (p.addrs.HTTP == "" || p.addrs.Dashboard == "") {
-		if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
-			if m[1] == "phones" {
-				p.addrs.HTTP = m[2]
-			} else {
-				p.addrs.Dashboard = m[2]
-			}
-		}
-	}
-	go io.Copy(io.Discard, stdout)
-	go func() { p.waited <- cmd.Wait() }()
-	if p.addrs.Dashboard == "" {
-		<-p.waited
-		t.Fatalf("tanjay serve did not start:\n%s", p.stderr)
-	}
-	t.Cleanup(func() { p.kill() })
-	return p
+	return startServeCommand(t, data, args)
 }

@@ -182,8 +182,15 @@ var servingLine = regexp.MustCompile(`^\s+(phones|dashboard):\s+http://(\S+)`)
 // prints where it listens.
 func startServe(t *testing.T, data string, extra ...string) *serveProcess {
 	t.Helper()
-	args := append([]string{"serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--https-addr", "off", "--sip-addr", "127.0.0.1:0", "--sip-tls-addr", "off", "--host", "e2e"}, extra...)
-	cmd := exec.Command(tanjayBinary(t), args...)
+	args := append([]string{tanjayBinary(t), "serve", "--data", data, "--http-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--https-addr", "off", "--sip-addr", "127.0.0.1:0", "--sip-tls-addr", "off", "--host", "e2e"}, extra...)
+	return startServeCommand(t, data, args)
+}
+
+// startServeCommand runs argv (tanjay serve on data, or a wrapper around
+// it) and waits until it prints where it listens.
+func startServeCommand(t *testing.T, data string, argv []string) *serveProcess {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "TANJAY_TOKEN=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -241,9 +241,19 @@ func (s *Store) replaySegment(txn *memdb.Txn, path string, last bool) (kept, cut
 	return kept, size - kept, nil
 }
 
-// readFrame reads one record into *payload. ok is false at the first bad
-// or missing record; err is set only for a failing read.
+// readFrame reads one journal record (JSON) into *payload. ok is false at
+// the first bad or missing record; err is set only for a failing read.
 func readFrame(r io.Reader, hdr []byte, payload *[]byte, left int64) (n int64, ok bool, err error) {
+	n, ok, err = readFrameAny(r, hdr, payload, left)
+	if ok && (*payload)[0] != '{' {
+		return 0, false, nil
+	}
+	return n, ok, err
+}
+
+// readFrameAny reads one record framed as the journal's and format 3's
+// are (length, CRC-32C, payload) into *payload, whatever the payload.
+func readFrameAny(r io.Reader, hdr []byte, payload *[]byte, left int64) (n int64, ok bool, err error) {
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		return 0, false, tailOrError(err)
 	}
@@ -255,7 +265,7 @@ func readFrame(r io.Reader, hdr []byte, payload *[]byte, left int64) (n int64, o
 	if _, err := io.ReadFull(r, *payload); err != nil {
 		return 0, false, tailOrError(err)
 	}
-	if (*payload)[0] != '{' || crc32.Checksum(*payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+	if crc32.Checksum(*payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
 		return 0, false, nil
 	}
 	return frameHeader + int64(length), true, nil

@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -1060,7 +1059,7 @@ func scanSnapshot3File(f io.ReaderAt, size int64, bound int, fn func(off int64, 
 	var hdr [frameHeader]byte
 	var payload []byte
 	for off < size {
-		n, ok, err := readFrame3(r, hdr[:], &payload, size-off)
+		n, ok, err := readFrameAny(r, hdr[:], &payload, size-off)
 		if err != nil {
 			return s3.sc, fmt.Errorf("at offset %d: %w", off, err)
 		}
@@ -1083,27 +1082,6 @@ func scanSnapshot3File(f io.ReaderAt, size int64, bound int, fn func(off int64, 
 		break
 	}
 	return s3.finish(), nil
-}
-
-// readFrame3 reads one record into *payload, as readFrame does for the
-// journal. ok is false at the first bad or missing record; err is set
-// only for a failing read.
-func readFrame3(r io.Reader, hdr []byte, payload *[]byte, left int64) (n int64, ok bool, err error) {
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return 0, false, tailOrError(err)
-	}
-	length := binary.LittleEndian.Uint32(hdr[:4])
-	if length == 0 || length > maxPayload || int64(length) > left-frameHeader {
-		return 0, false, nil
-	}
-	*payload = slices.Grow((*payload)[:0], int(length))[:length]
-	if _, err := io.ReadFull(r, *payload); err != nil {
-		return 0, false, tailOrError(err)
-	}
-	if crc32.Checksum(*payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
-		return 0, false, nil
-	}
-	return frameHeader + int64(length), true, nil
 }
 
 // scanBytes scans b, the file from offset base on.
