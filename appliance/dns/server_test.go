@@ -83,11 +83,9 @@ func TestListenFailsFast(t *testing.T) {
 	if err := s.Listen(); err == nil || !strings.Contains(err.Error(), "listen tcp") {
 		t.Errorf("Listen on taken %s = %v, want a listen tcp error", srv.udp, err)
 	}
-	// TCP free, UDP taken.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// TCP free, UDP taken: a UDP port whose TCP twin no other process on
+	// this (shared) machine holds.
+	pc := udpWithFreeTCPTwin(t)
 	defer pc.Close()
 	s, err = New(Config{Addr: pc.LocalAddr().String()}, nil, nil)
 	if err != nil {
@@ -103,6 +101,25 @@ func TestListenFailsFast(t *testing.T) {
 	} else {
 		ln.Close()
 	}
+}
+
+// udpWithFreeTCPTwin binds a UDP port on loopback whose TCP port of the
+// same number is free at the time of asking.
+func udpWithFreeTCPTwin(t *testing.T) net.PacketConn {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ln, err := net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			ln.Close()
+			return pc
+		}
+		pc.Close()
+	}
+	t.Fatal("no UDP port on 127.0.0.1 with its TCP twin free in 20 tries")
+	return nil
 }
 
 // TestUDPSessionLocalAddress: the UDP socket reports each datagram's
