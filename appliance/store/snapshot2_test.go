@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/hashicorp/go-memdb"
-	"github.com/tanjay-lab/tanjay/images"
 )
 
 // snapshot2Tables is the order format 2 wrote tables in. The events table
@@ -47,29 +46,17 @@ type snapshot2Writer struct {
 // row writes one row; a timeline as its events, one per line, in the
 // journal's fast encoding (there are hundreds of thousands).
 func (sw *snapshot2Writer) row(table string, obj any) error {
-	var rec record
-	switch o := obj.(type) {
-	case *images.Rule:
-		rec = record{Op: opRule, Rule: o}
-	case *images.Image:
-		rec = record{Op: opImage, Image: o}
-	case *TestDevice:
-		rec = record{Op: opTestDevice, TestDevice: o}
-	case *Device:
-		rec = record{Op: opDevice, Device: o}
-	case *ipDevice:
-		rec = record{Op: opIP, IPDevice: o}
-	case *Lease:
-		rec = record{Op: opLease, Lease: o}
-	case *timeline:
+	if tl, ok := obj.(*timeline); ok {
 		var err error
-		o.all(func(e *Event) {
+		tl.all(func(e *Event) {
 			if err == nil {
 				err = sw.event(e)
 			}
 		})
 		return err
-	default:
+	}
+	rec, ok := rowRecord(obj)
+	if !ok {
 		return fmt.Errorf("table %s holds a %T", table, obj)
 	}
 	sw.count++

@@ -138,17 +138,8 @@ func (sw *snapshot3Writer) table(txn *memdb.Txn, table string) error {
 		return err
 	}
 	for obj := it.Next(); obj != nil; obj = it.Next() {
-		var rec record
-		switch o := obj.(type) {
-		case *images.Rule:
-			rec = record{Op: opRule, Rule: o}
-		case *images.Image:
-			rec = record{Op: opImage, Image: o}
-		case *TestDevice:
-			rec = record{Op: opTestDevice, TestDevice: o}
-		case *Lease:
-			rec = record{Op: opLease, Lease: o}
-		default:
+		rec, ok := rowRecord(obj)
+		if !ok {
 			return fmt.Errorf("table %s holds a %T", table, obj)
 		}
 		b, err := json.Marshal(rec)
@@ -160,6 +151,26 @@ func (sw *snapshot3Writer) table(txn *memdb.Txn, table string) error {
 		}
 	}
 	return nil
+}
+
+// rowRecord is the journal record that puts obj, a row of a table, back:
+// what snapshots of every format write for a row.
+func rowRecord(obj any) (record, bool) {
+	switch o := obj.(type) {
+	case *images.Rule:
+		return record{Op: opRule, Rule: o}, true
+	case *images.Image:
+		return record{Op: opImage, Image: o}, true
+	case *TestDevice:
+		return record{Op: opTestDevice, TestDevice: o}, true
+	case *Lease:
+		return record{Op: opLease, Lease: o}, true
+	case *Device:
+		return record{Op: opDevice, Device: o}, true
+	case *ipDevice:
+		return record{Op: opIP, IPDevice: o}, true
+	}
+	return record{}, false
 }
 
 // phones writes each device with its timeline, then the timelines of no
@@ -706,24 +717,17 @@ func (d *phoneDecoder) byte() byte {
 	return c
 }
 
-func (d *phoneDecoder) uvarint() uint64 {
-	if d.bad {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b[d.i:])
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.i += n
-	return v
-}
+func (d *phoneDecoder) uvarint() uint64 { return readVarint(d, binary.Uvarint) }
 
-func (d *phoneDecoder) varint() int64 {
+func (d *phoneDecoder) varint() int64 { return readVarint(d, binary.Varint) }
+
+// readVarint reads one value with read (binary.Uvarint or Varint), marking
+// d bad when there is none.
+func readVarint[T uint64 | int64](d *phoneDecoder, read func([]byte) (T, int)) T {
 	if d.bad {
 		return 0
 	}
-	v, n := binary.Varint(d.b[d.i:])
+	v, n := read(d.b[d.i:])
 	if n <= 0 {
 		d.bad = true
 		return 0
