@@ -3,8 +3,6 @@ package store
 import (
 	"strings"
 	"time"
-
-	"github.com/hashicorp/go-memdb"
 )
 
 // A download request names no phone: phones fetch firmware with a bare
@@ -53,7 +51,7 @@ func (v *view) aggregate() {
 // moveIP records that device id, which was at prev ("" for a device just
 // made), is at ip now, and the one seen last there. An event without an
 // address leaves it where it was.
-func (s *Store) moveIP(txn *memdb.Txn, id, prev, ip string) error {
+func (s *Store) moveIP(txn rows, id, prev, ip string) error {
 	if ip == "" {
 		return nil
 	}
@@ -77,7 +75,7 @@ func (s *Store) moveIP(txn *memdb.Txn, id, prev, ip string) error {
 
 // leaveIP records that device id is no longer at ip (it moved, or is
 // deleted). When it was the one seen last there, nobody is.
-func (s *Store) leaveIP(txn *memdb.Txn, id, ip string) error {
+func (s *Store) leaveIP(txn rows, id, ip string) error {
 	if ip == "" {
 		return nil
 	}

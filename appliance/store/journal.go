@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hashicorp/go-memdb"
 	"github.com/tanjay-lab/tanjay/images"
 )
 
@@ -171,7 +170,7 @@ func segmentsFrom(journals []uint64, base uint64) ([]uint64, error) {
 // otherwise the segment is corrupt and a *CorruptError says where, with
 // nothing changed on disk. It returns the bytes kept and cut. A record
 // that decodes but does not apply is an error too.
-func (s *Store) replaySegment(txn *memdb.Txn, path string, last bool) (kept, cut int64, err error) {
+func (s *Store) replaySegment(txn *fleetLoad, path string, last bool) (kept, cut int64, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, 0, err
@@ -282,7 +281,7 @@ func tailOrError(err error) error {
 
 // applyRecord applies one journal or snapshot record inside txn. Replay and
 // operator changes both use it, so what is live is what a restart rebuilds.
-func (s *Store) applyRecord(txn *memdb.Txn, rec record) error {
+func (s *Store) applyRecord(txn rows, rec record) error {
 	switch {
 	case rec.Op == opRule && rec.Rule != nil:
 		return txn.Insert(tableRules, rec.Rule)

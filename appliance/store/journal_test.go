@@ -170,8 +170,8 @@ func FuzzReplaySegment(f *testing.F) {
 		db, err := memdb.NewMemDB(newDBSchema())
 		noErr(t, err)
 		s := &Store{db: db, opt: Options{}.withDefaults(), view: newView()}
-		txn := db.Txn(true)
-		defer txn.Abort()
+		txn := s.beginLoad()
+		defer txn.abort()
 		kept, cut, err := s.replaySegment(txn, path, true)
 		if errors.As(err, new(*CorruptError)) {
 			if got, rerr := os.ReadFile(path); rerr != nil || !bytes.Equal(got, data) {

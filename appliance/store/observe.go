@@ -117,7 +117,7 @@ func (s *Store) resolveDeviceID(ev Event) string {
 // runs it too, so it depends on nothing but the state and ev. It reads only
 // s.view, never txn (see view). It returns the device and the ID of a
 // placeholder it merged, if any.
-func (s *Store) observeTxn(txn *memdb.Txn, ev *Event) (Device, string, error) {
+func (s *Store) observeTxn(txn rows, ev *Event) (Device, string, error) {
 	s.view.aggregate()
 	var d Device
 	cur := s.view.devices[ev.DeviceID]
@@ -233,7 +233,7 @@ func (s *Store) placeholderFor(ev *Event) *Device {
 // discovered or signed in); a known one keeps the earlier FirstSeen and
 // takes what p learnt since (carryLastSeen). p leaves its address: the
 // caller's moveIP puts the phone there.
-func (s *Store) mergePlaceholder(txn *memdb.Txn, p *Device, d Device, id string) (Device, error) {
+func (s *Store) mergePlaceholder(txn rows, p *Device, d Device, id string) (Device, error) {
 	if old := s.view.timelines[p.ID]; old != nil {
 		s.view.timelines[id] = mergeTimelines(id, s.view.timelines[id], old, s.opt.MaxEventsPerDevice, s.opt.MaxTimelineBytes)
 		if err := txn.Delete(tableEvents, old); err != nil {

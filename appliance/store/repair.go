@@ -144,8 +144,8 @@ func repairSnapshot(dir string, st stateFiles, opt Options, stamp string) (*Repa
 	if err != nil {
 		return nil, err
 	}
-	txn := s.db.Txn(true)
-	defer func() { txn.Abort() }()
+	txn := s.beginLoad()
+	defer func() { txn.abort() }()
 	if rf.RebuiltFrom, err = s.rebuild(txn, st, seq); err != nil {
 		return nil, err
 	}
@@ -159,15 +159,17 @@ func repairSnapshot(dir string, st stateFiles, opt Options, stamp string) (*Repa
 		if err != nil {
 			return nil, err
 		}
-		txn.Abort()
-		txn = s.db.Txn(true)
+		txn.abort()
+		txn = s.beginLoad()
 		sc, err := s.readSnapshot(txn, path)
 		if err != nil {
 			return nil, err
 		}
 		rf.Skipped = describe(b, sc.damage)
 	}
-	txn.Commit()
+	if err := s.commitLoad(txn); err != nil {
+		return nil, err
+	}
 	if rf.Backup, err = backup(path, stamp); err != nil {
 		return nil, err
 	}
@@ -185,7 +187,7 @@ func repairSnapshot(dir string, st stateFiles, opt Options, stamp string) (*Repa
 // older snapshot without damage (or none at all) and every segment from it
 // up to seq. It returns the files it used, or nil when no such chain is on
 // disk any more (Snapshot removes what a new snapshot supersedes).
-func (s *Store) rebuild(txn *memdb.Txn, st stateFiles, seq uint64) ([]string, error) {
+func (s *Store) rebuild(txn *fleetLoad, st stateFiles, seq uint64) ([]string, error) {
 	bases := []uint64{0}
 	for _, sn := range st.snapshots {
 		if sn < seq {

@@ -68,25 +68,25 @@ func (s *Store) rotate() (seq uint64, txn *memdb.Txn, lastSeq uint64, err error)
 	return s.journalSeq, txn, lastSeq, nil
 }
 
-// loadNewestSnapshot loads the newest snapshot into a new write transaction
-// and returns it with the snapshot's seq (0 and an empty transaction when
-// there is none). A damaged newest snapshot is a *CorruptError: an older
-// one would silently miss the changes made since.
-func (s *Store) loadNewestSnapshot(seqs []uint64) (*memdb.Txn, uint64, error) {
+// loadNewestSnapshot loads the newest snapshot into a new load and returns
+// it with the snapshot's seq (0 and an empty load when there is none). A
+// damaged newest snapshot is a *CorruptError: an older one would silently
+// miss the changes made since.
+func (s *Store) loadNewestSnapshot(seqs []uint64) (*fleetLoad, uint64, error) {
+	txn := s.beginLoad()
 	if len(seqs) == 0 {
-		return s.db.Txn(true), 0, nil
+		return txn, 0, nil
 	}
 	seq := seqs[len(seqs)-1]
-	txn := s.db.Txn(true)
 	if err := s.loadSnapshot(txn, snapshotPath(s.dir, seq)); err != nil {
-		txn.Abort()
+		txn.abort()
 		return nil, 0, err
 	}
 	return txn, seq, nil
 }
 
 // loadSnapshot loads a whole, undamaged snapshot.
-func (s *Store) loadSnapshot(txn *memdb.Txn, path string) error {
+func (s *Store) loadSnapshot(txn *fleetLoad, path string) error {
 	sc, err := s.readSnapshot(txn, path)
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func (s *Store) loadSnapshot(txn *memdb.Txn, path string) error {
 
 // readSnapshot loads every valid record of the snapshot at path, skipping
 // damage, which it returns.
-func (s *Store) readSnapshot(txn *memdb.Txn, path string) (snapshotScan, error) {
+func (s *Store) readSnapshot(txn *fleetLoad, path string) (snapshotScan, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return snapshotScan{}, err
@@ -127,11 +127,6 @@ func (s *Store) readSnapshot(txn *memdb.Txn, path string) (snapshotScan, error) 
 		return sc, err
 	}
 	s.lastSeq = max(s.lastSeq, sc.lastSeq)
-	for _, tl := range s.view.timelines {
-		if err := txn.Insert(tableEvents, tl); err != nil {
-			return sc, fmt.Errorf("%s: %w", path, err)
-		}
-	}
 	return sc, nil
 }
 
@@ -152,7 +147,7 @@ func isSnapshot3(f *os.File) (bool, error) {
 // readSnapshot3 loads every valid record of the format 3 snapshot f,
 // skipping damage, which it returns. One goroutine checks and decodes the
 // records and builds the timelines, the caller's inserts them.
-func (s *Store) readSnapshot3(txn *memdb.Txn, f *os.File, path string) (snapshotScan, error) {
+func (s *Store) readSnapshot3(txn *fleetLoad, f *os.File, path string) (snapshotScan, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return snapshotScan{}, fmt.Errorf("read %s: %w", path, err)
@@ -182,7 +177,7 @@ func (s *Store) readSnapshot3(txn *memdb.Txn, f *os.File, path string) (snapshot
 }
 
 // applyLoaded inserts one decoded format 3 record.
-func (s *Store) applyLoaded(txn *memdb.Txn, it loadedItem) error {
+func (s *Store) applyLoaded(txn *fleetLoad, it loadedItem) error {
 	switch it.tag {
 	case tagHeader:
 		// Room for what follows, when nothing is loaded yet (the
@@ -196,14 +191,10 @@ func (s *Store) applyLoaded(txn *memdb.Txn, it loadedItem) error {
 	case tagPhone:
 		if it.device != nil {
 			s.view.devices[it.id] = it.device
-			if err := txn.Insert(tableDevices, it.device); err != nil {
-				return err
-			}
 		}
 		if it.tl != nil {
 			s.view.timelines[it.id] = it.tl
 			s.lastSeq = max(s.lastSeq, it.lastSeq)
-			return txn.Insert(tableEvents, it.tl)
 		}
 		return nil
 	case tagAddrs:
@@ -216,9 +207,6 @@ func (s *Store) applyLoaded(txn *memdb.Txn, it loadedItem) error {
 				}
 			}
 			s.view.ips[r.IP] = r.DeviceID
-			if err := txn.Insert(tableIPs, r); err != nil {
-				return err
-			}
 		}
 		return nil
 	case tagJSON:
@@ -233,17 +221,16 @@ func (s *Store) applyLoaded(txn *memdb.Txn, it loadedItem) error {
 
 // loadSnapshotRecord inserts devices and events as they were; everything
 // else is an operator record.
-func (s *Store) loadSnapshotRecord(txn *memdb.Txn, rec record) error {
+func (s *Store) loadSnapshotRecord(txn *fleetLoad, rec record) error {
 	switch {
 	case rec.Op == opDevice && rec.Device != nil:
 		s.view.devices[rec.Device.ID] = rec.Device
-		return txn.Insert(tableDevices, rec.Device)
+		return nil
 	case rec.Op == opIP && rec.IPDevice != nil:
 		s.view.ips[rec.IPDevice.IP] = rec.IPDevice.DeviceID
-		return txn.Insert(tableIPs, rec.IPDevice)
+		return nil
 	case rec.Op == opEvent && rec.Event != nil:
-		// Written by device, oldest first; loadSnapshot inserts the
-		// timelines once all are read.
+		// Written by device, oldest first.
 		id := rec.Event.DeviceID
 		s.view.timelines[id] = s.view.timelines[id].appended(id, rec.Event, s.opt.MaxEventsPerDevice)
 		s.lastSeq = max(s.lastSeq, rec.Event.Seq)

@@ -273,9 +273,13 @@ func FuzzScanSnapshot3(f *testing.F) {
 		noErr(t, err)
 		path := filepath.Join(t.TempDir(), "snapshot-00000002.json")
 		noErr(t, os.WriteFile(path, b, 0o600))
-		txn := st.db.Txn(true)
-		defer txn.Abort()
-		if err := st.loadSnapshot(txn, path); err != nil && isCorrupt(err) {
+		txn := st.beginLoad()
+		defer txn.abort()
+		err = st.loadSnapshot(txn, path)
+		if err == nil {
+			err = st.commitLoad(txn)
+		}
+		if err != nil && isCorrupt(err) {
 			t.Fatalf("a snapshot with no damage is refused as corrupt: %v", err)
 		}
 	})

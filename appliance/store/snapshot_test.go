@@ -157,9 +157,9 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 			for b.Loop() {
 				st, err := scratchStore(dir, Options{MaxEventsPerDevice: 50})
 				noErr(b, err)
-				txn := st.db.Txn(true)
+				txn := st.beginLoad()
 				noErr(b, st.loadSnapshot(txn, path))
-				txn.Abort()
+				noErr(b, st.commitLoad(txn))
 			}
 		})
 	}

@@ -242,7 +242,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	defer txn.Abort()
+	defer txn.abort()
 	replay, err := segmentsFrom(st.journals, base)
 	if err != nil {
 		return err
@@ -258,7 +258,9 @@ func (s *Store) load() error {
 	if err := s.boundLoaded(txn); err != nil {
 		return err
 	}
-	txn.Commit()
+	if err := s.commitLoad(txn); err != nil {
+		return err
+	}
 
 	seq := max(base, 1)
 	if len(replay) > 0 {

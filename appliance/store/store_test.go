@@ -56,12 +56,21 @@ type state struct {
 	TestDevices []TestDevice
 	Devices     []Device
 	Events      map[string][]Event
+	// Addresses is who DeviceByIP says was seen last at each device's
+	// address.
+	Addresses map[string]string
 }
 
 func dump(s *Store) state {
 	st := state{Rules: s.Rules(nil), Images: s.Images(nil), TestDevices: s.TestDevices(nil), Devices: s.Devices(nil), Events: map[string][]Event{}}
 	for _, d := range st.Devices {
 		st.Events[d.ID] = s.Events(nil, d.ID)
+		if at, ok := s.DeviceByIP(d.IP); ok {
+			if st.Addresses == nil {
+				st.Addresses = map[string]string{}
+			}
+			st.Addresses[d.IP] = at.ID
+		}
 	}
 	return st
 }

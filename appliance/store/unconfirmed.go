@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"container/list"
 	"slices"
-
-	"github.com/hashicorp/go-memdb"
 )
 
 // Anyone on the lab switch can make the appliance see a device: a DNS
@@ -110,7 +108,7 @@ func (u *unconfirmedTable) drainEvicted() []string {
 // trackUnconfirmed updates the table for device d, just seen in event seq,
 // and for merged, a placeholder d took over (or ""), then evicts the least
 // recently seen down to the bound. It runs inside observeTxn.
-func (s *Store) trackUnconfirmed(txn *memdb.Txn, d *Device, merged string, seq uint64) error {
+func (s *Store) trackUnconfirmed(txn rows, d *Device, merged string, seq uint64) error {
 	u := &s.unconfirmed
 	u.build(&s.view)
 	if merged != "" {
@@ -127,7 +125,7 @@ func (s *Store) trackUnconfirmed(txn *memdb.Txn, d *Device, merged string, seq u
 // evictUnconfirmed removes the least recently seen unconfirmed devices,
 // with their timelines and address rows, until at most
 // MaxUnconfirmedDevices are left.
-func (s *Store) evictUnconfirmed(txn *memdb.Txn) error {
+func (s *Store) evictUnconfirmed(txn rows) error {
 	u := &s.unconfirmed
 	for u.len() > s.opt.MaxUnconfirmedDevices {
 		id := u.oldest()
@@ -142,7 +140,7 @@ func (s *Store) evictUnconfirmed(txn *memdb.Txn) error {
 
 // deleteDevice removes device id, its timeline and its address row from
 // txn and the view.
-func (s *Store) deleteDevice(txn *memdb.Txn, id string) error {
+func (s *Store) deleteDevice(txn rows, id string) error {
 	if tl := s.view.timelines[id]; tl != nil {
 		if err := txn.Delete(tableEvents, tl); err != nil {
 			return err
@@ -167,7 +165,7 @@ func (s *Store) deleteDevice(txn *memdb.Txn, id string) error {
 // devices beyond MaxUnconfirmedDevices and the timelines beyond
 // MaxTimelineBytes, which a start with larger bounds left. Open calls it
 // once, after replay.
-func (s *Store) boundLoaded(txn *memdb.Txn) error {
+func (s *Store) boundLoaded(txn rows) error {
 	s.unconfirmed.build(&s.view)
 	if err := s.evictUnconfirmed(txn); err != nil {
 		return err
