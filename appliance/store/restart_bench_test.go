@@ -57,8 +57,11 @@ func BenchmarkRestart(b *testing.B) {
 }
 
 // fleetEvents per phone, the first fleetSnapshotted of them in the
-// snapshot: at 100,000 phones the journal after it is about 60 MB, just
-// under the default SnapshotBytes, past which it would be compacted.
+// snapshot: at 100,000 phones the journal after it is about 69 MB, a
+// little past the default SnapshotBytes, as an appliance stopped just
+// before its next compaction leaves it (Open then compacts in the
+// background; restartOptions never does, so that rounds read the same
+// files).
 const (
 	fleetEvents      = 20
 	fleetSnapshotted = 18

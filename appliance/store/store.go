@@ -193,15 +193,7 @@ func openLocked(dir string, opt Options, lock *os.File) (*Store, error) {
 	}
 	s.wg.Add(2)
 	go s.flushLoop()
-	go s.compactLoop()
-	if s.journalBytes > opt.SnapshotBytes {
-		// A snapshot only shortens the next start: the journal holds
-		// everything. A full disk must not keep the appliance from
-		// starting; compaction tries again as the journal grows.
-		if err := s.Snapshot(); err != nil {
-			opt.Logger.Warn("store: no snapshot at start; the journal keeps everything, compaction tries again later", "err", err)
-		}
-	}
+	go s.compactLoop(s.journalBytes > opt.SnapshotBytes)
 	return s, nil
 }
 
@@ -296,9 +288,20 @@ func (s *Store) flushLoop() {
 }
 
 // compactLoop writes a snapshot whenever flushLoop asks. A failure is kept
-// for Err and Close; the next request tries again.
-func (s *Store) compactLoop() {
+// for Err and Close; the next request tries again. With atOpen, the
+// journal Open replayed is already long, and it first writes a snapshot of
+// what was loaded: in the background, as it would while serving, because a
+// snapshot only shortens the next start (the journal holds everything) and
+// writing one at 100,000 phones takes longer than the whole load. Failing,
+// that one is only logged: a full disk must not keep the appliance from
+// starting, and compaction tries again as the journal grows.
+func (s *Store) compactLoop(atOpen bool) {
 	defer s.wg.Done()
+	if atOpen {
+		if err := s.Snapshot(); err != nil {
+			s.opt.Logger.Warn("store: no snapshot at start; the journal keeps everything, compaction tries again later", "err", err)
+		}
+	}
 	for {
 		select {
 		case <-s.stop:
