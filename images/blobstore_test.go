@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 )
 
 func TestBlobStorePutOpenDedupe(t *testing.T) {
@@ -72,3 +74,96 @@ func TestBlobStoreSweep(t *testing.T) {
 		t.Errorf("temp file survived the sweep: %v", err)
 	}
 }
+
+// TestBlobStorePutPieces stores data handed over in every shape of pieces
+// (Put writes it in PutWriteSize writes whatever the pieces are): the blob
+// is the data, whole.
+func TestBlobStorePutPieces(t *testing.T) {
+	big := make([]byte, 2*PutWriteSize+PutWriteSize/2+7)
+	for i := range big {
+		big[i] = byte(i*7 + i>>11)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		wrap func(io.Reader) io.Reader
+	}{
+		{"empty", nil, nil},
+		{"one byte", []byte("x"), nil},
+		{"one write exactly", big[:PutWriteSize], nil},
+		{"one write and a byte", big[:PutWriteSize+1], nil},
+		{"one byte at a time", big, iotest.OneByteReader},
+		{"half of what is asked", big, iotest.HalfReader},
+		{"last piece with EOF", big, iotest.DataErrReader},
+		{"4 KiB pieces, as multipart hands them", big, func(r io.Reader) io.Reader { return &pieceReader{r, 4096} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bs, err := OpenBlobStore(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r io.Reader = bytes.NewReader(tc.data)
+			if tc.wrap != nil {
+				r = tc.wrap(r)
+			}
+			sum, size, created, err := bs.Put(r)
+			if err != nil || !created {
+				t.Fatalf("Put: created %v, err %v", created, err)
+			}
+			want := sha256.Sum256(tc.data)
+			if sum != hex.EncodeToString(want[:]) || size != int64(len(tc.data)) {
+				t.Fatalf("Put = %s, %d bytes; want %x, %d", sum, size, want, len(tc.data))
+			}
+			got, err := os.ReadFile(bs.Path(sum))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, tc.data) {
+				t.Fatalf("the blob holds %d bytes that differ from the %d put", len(got), len(tc.data))
+			}
+		})
+	}
+}
+
+// TestBlobStorePutReaderError: a reader that fails, even with
+// io.ErrUnexpectedEOF (a truncated multipart upload), fails the Put and
+// leaves nothing behind, whether it fails in the first write's piece or a
+// later one.
+func TestBlobStorePutReaderError(t *testing.T) {
+	data := bytes.Repeat([]byte("firmware"), PutWriteSize/8*2+100)
+	for _, tc := range []struct {
+		name  string
+		after int
+		err   error
+	}{
+		{"truncated upload at once", 0, io.ErrUnexpectedEOF},
+		{"truncated upload in the first write", 1000, io.ErrUnexpectedEOF},
+		{"truncated upload after two writes", len(data), io.ErrUnexpectedEOF},
+		{"reader error in the second write's piece", PutWriteSize + 5, errors.New("input/output error")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bs, err := OpenBlobStore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := io.MultiReader(bytes.NewReader(data[:tc.after]), iotest.ErrReader(tc.err))
+			if _, _, _, err := bs.Put(r); !errors.Is(err, tc.err) {
+				t.Fatalf("Put = %v, want %v", err, tc.err)
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil || len(entries) != 0 {
+				t.Fatalf("left in the store: %v (%v)", entries, err)
+			}
+		})
+	}
+}
+
+// pieceReader hands at most n bytes per Read, as the multipart reader of
+// an import does (it reads through a 4 KiB buffer).
+type pieceReader struct {
+	r io.Reader
+	n int
+}
+
+func (p *pieceReader) Read(b []byte) (int, error) { return p.r.Read(b[:min(len(b), p.n)]) }
