@@ -29,7 +29,7 @@ func (v *view) aggregate() {
 	v.aggregated = true
 	v.counts = fleetCounts{}
 	for _, d := range v.devices {
-		v.counts.replace(nil, d)
+		v.counts.replace(nil, &d.Device)
 	}
 	v.shared = map[string]map[string]struct{}{}
 	for id, d := range v.devices {
@@ -104,7 +104,7 @@ func (s *Store) downloader(ev Event, last string) string {
 		if d == nil {
 			continue
 		}
-		sc := downloadMatch(d, &ev)
+		sc := downloadMatch(&d.Device, &ev)
 		if sc == 0 || sc < bestScore {
 			continue
 		}

@@ -20,9 +20,8 @@ const maxBatch = 256
 // Store.mu; the objects are the ones in memdb (see timeline for the one
 // way the writer extends them).
 type view struct {
-	devices   map[string]*Device
-	ips       map[string]string
-	timelines map[string]*timeline
+	devices map[string]*deviceRow
+	ips     map[string]string
 	// shared are the addresses more than one device is at, with those
 	// devices (see attribution.go).
 	shared map[string]map[string]struct{}
@@ -33,7 +32,7 @@ type view struct {
 }
 
 func newView() view {
-	return view{devices: map[string]*Device{}, ips: map[string]string{}, timelines: map[string]*timeline{}, shared: map[string]map[string]struct{}{}}
+	return view{devices: map[string]*deviceRow{}, ips: map[string]string{}, shared: map[string]map[string]struct{}{}}
 }
 
 // batchTxnLocked is the open memdb write transaction every write goes

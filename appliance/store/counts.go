@@ -81,7 +81,7 @@ func viewOf(txn *memdb.Txn) view {
 	v := newView()
 	if it, err := txn.Get(tableDevices, indexID); err == nil {
 		for obj := it.Next(); obj != nil; obj = it.Next() {
-			d := obj.(*Device)
+			d := obj.(*deviceRow)
 			v.devices[d.ID] = d
 		}
 	}
@@ -89,12 +89,6 @@ func viewOf(txn *memdb.Txn) view {
 		for obj := it.Next(); obj != nil; obj = it.Next() {
 			r := obj.(*ipDevice)
 			v.ips[r.IP] = r.DeviceID
-		}
-	}
-	if it, err := txn.Get(tableEvents, indexID); err == nil {
-		for obj := it.Next(); obj != nil; obj = it.Next() {
-			t := obj.(*timeline)
-			v.timelines[t.DeviceID] = t
 		}
 	}
 	v.aggregate()

@@ -127,8 +127,10 @@ func timelinesBytes(s *Store) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, tl := range s.view.timelines {
-		n += tl.size() + int(unsafe.Sizeof(*tl)) + len(tl.key)
+	for _, d := range s.view.devices {
+		if tl := d.tl; tl != nil {
+			n += tl.size() + int(unsafe.Sizeof(*tl)) + len(tl.key)
+		}
 	}
 	return n
 }

@@ -18,8 +18,8 @@ type rows interface {
 
 // fleetLoad is the write transaction a snapshot and the journal after it
 // are loaded into (Open, repair, check). Rules, images, test devices and
-// leases go to memdb as they are read; the fleet's tables (devices, their
-// timelines, their addresses) only to the view, which holds the same rows
+// leases go to memdb as they are read; the fleet's tables (devices with
+// their timelines, their addresses) only to the view, which holds the same rows
 // and is what observeTxn reads, and commitLoad inserts each of those rows
 // once at the end. Replaying a journal otherwise rewrites a device and its
 // timeline in memdb's trees for every event: at 100,000 phones that was
@@ -35,7 +35,7 @@ func (s *Store) beginLoad() *fleetLoad {
 
 // fleetTable reports whether table's rows are the view's during a load.
 func fleetTable(table string) bool {
-	return table == tableDevices || table == tableEvents || table == tableIPs
+	return table == tableDevices || table == tableIPs
 }
 
 func (l *fleetLoad) Insert(table string, obj any) error {
@@ -60,34 +60,19 @@ func (l *fleetLoad) DeleteAll(table, index string, args ...any) (int, error) {
 // throw away).
 func (l *fleetLoad) abort() { l.txn.Abort() }
 
-// commitLoad inserts the view's devices, timelines and addresses into
-// memdb, one write each, and commits everything loaded. Rows go in in key
-// order: each insert then copies the tree nodes its predecessor already
-// copied in this transaction, which the radix tree's cache of written
-// nodes still holds, instead of a fresh path of nodes.
+// commitLoad inserts the view's devices (with their timelines) and
+// addresses into memdb, one write each, and commits everything loaded.
+// Rows go in in key order: each insert then copies the tree nodes its
+// predecessor already copied in this transaction, which the radix tree's
+// cache of written nodes still holds, instead of a fresh path of nodes.
 func (s *Store) commitLoad(l *fleetLoad) error {
 	txn := l.txn
-	ids := make([]string, 0, max(len(s.view.devices), len(s.view.timelines)))
-	for _, table := range []string{tableDevices, tableEvents} {
-		ids = ids[:0]
-		if table == tableDevices {
-			ids = slices.AppendSeq(ids, maps.Keys(s.view.devices))
-		} else {
-			ids = slices.AppendSeq(ids, maps.Keys(s.view.timelines))
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			var row any = s.view.devices[id]
-			if table == tableEvents {
-				row = s.view.timelines[id]
-			}
-			if err := txn.Insert(table, row); err != nil {
-				return err
-			}
+	for _, id := range slices.Sorted(maps.Keys(s.view.devices)) {
+		if err := txn.Insert(tableDevices, s.view.devices[id]); err != nil {
+			return err
 		}
 	}
-	ips := slices.Sorted(maps.Keys(s.view.ips))
-	for _, ip := range ips {
+	for _, ip := range slices.Sorted(maps.Keys(s.view.ips)) {
 		if err := txn.Insert(tableIPs, &ipDevice{IP: ip, DeviceID: s.view.ips[ip]}); err != nil {
 			return err
 		}

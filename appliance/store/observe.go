@@ -120,36 +120,33 @@ func (s *Store) resolveDeviceID(ev Event) string {
 func (s *Store) observeTxn(txn rows, ev *Event) (Device, string, error) {
 	s.view.aggregate()
 	var d Device
+	var tl *timeline
+	var was *Device
 	cur := s.view.devices[ev.DeviceID]
 	prevIP := ""
 	if cur != nil {
-		d, prevIP = *cur, cur.IP
+		d, tl, was, prevIP = cur.Device, cur.tl, &cur.Device, cur.IP
 	}
-	s.canonicalize(ev, cur)
+	s.canonicalize(ev, was)
 	merged := ""
 	if p := s.placeholderFor(ev); p != nil {
 		var err error
-		if d, err = s.mergePlaceholder(txn, p, d, ev.DeviceID); err != nil {
+		if d, tl, err = s.mergePlaceholder(txn, p, d, tl, ev.DeviceID); err != nil {
 			return d, "", err
 		}
 		merged = p.ID
 	}
 	d = applyEvent(d, *ev, ev.Time)
-	stored := d
-	if err := txn.Insert(tableDevices, &stored); err != nil {
+	row := &deviceRow{Device: d, tl: tl.add(d.ID, ev, s.opt.MaxEventsPerDevice, s.opt.MaxTimelineBytes)}
+	if err := txn.Insert(tableDevices, row); err != nil {
 		return d, "", err
 	}
-	s.view.counts.replace(cur, &stored)
-	s.view.devices[d.ID] = &stored
+	s.view.counts.replace(was, &row.Device)
+	s.view.devices[d.ID] = row
 	if err := s.moveIP(txn, d.ID, prevIP, d.IP); err != nil {
 		return d, "", err
 	}
-	tl := s.view.timelines[d.ID].add(d.ID, ev, s.opt.MaxEventsPerDevice, s.opt.MaxTimelineBytes)
-	if err := txn.Insert(tableEvents, tl); err != nil {
-		return d, "", err
-	}
-	s.view.timelines[d.ID] = tl
-	if err := s.trackUnconfirmed(txn, &stored, merged, ev.Seq); err != nil {
+	if err := s.trackUnconfirmed(txn, &row.Device, merged, ev.Seq); err != nil {
 		return d, "", err
 	}
 	return d, merged, nil
@@ -218,7 +215,7 @@ func keep(s, held string) string {
 
 // placeholderFor is the "IP:" placeholder device a check-in that names its
 // phone takes over: the device seen last at the check-in's address.
-func (s *Store) placeholderFor(ev *Event) *Device {
+func (s *Store) placeholderFor(ev *Event) *deviceRow {
 	if ev.Kind != EventCheckIn || ev.IP == "" || strings.HasPrefix(ev.DeviceID, ipIDPrefix) {
 		return nil
 	}
@@ -228,36 +225,32 @@ func (s *Store) placeholderFor(ev *Event) *Device {
 	return nil
 }
 
-// mergePlaceholder moves p's events to the device id (d, zero when new) and
-// deletes p. A new device starts as the placeholder was (first seen,
+// mergePlaceholder moves p's events to the device id (d, zero when new,
+// with timeline tl) and deletes p; it returns the device and its timeline. A new device starts as the placeholder was (first seen,
 // discovered or signed in); a known one keeps the earlier FirstSeen and
 // takes what p learnt since (carryLastSeen). p leaves its address: the
 // caller's moveIP puts the phone there.
-func (s *Store) mergePlaceholder(txn rows, p *Device, d Device, id string) (Device, error) {
-	if old := s.view.timelines[p.ID]; old != nil {
-		s.view.timelines[id] = mergeTimelines(id, s.view.timelines[id], old, s.opt.MaxEventsPerDevice, s.opt.MaxTimelineBytes)
-		if err := txn.Delete(tableEvents, old); err != nil {
-			return d, err
-		}
-		delete(s.view.timelines, p.ID)
+func (s *Store) mergePlaceholder(txn rows, p *deviceRow, d Device, tl *timeline, id string) (Device, *timeline, error) {
+	if p.tl != nil {
+		tl = mergeTimelines(id, tl, p.tl, s.opt.MaxEventsPerDevice, s.opt.MaxTimelineBytes)
 	}
 	if err := txn.Delete(tableDevices, p); err != nil {
-		return d, err
+		return d, tl, err
 	}
-	s.view.counts.replace(p, nil)
+	s.view.counts.replace(&p.Device, nil)
 	delete(s.view.devices, p.ID)
 	if err := s.leaveIP(txn, p.ID, p.IP); err != nil {
-		return d, err
+		return d, tl, err
 	}
 	if d.FirstSeen.IsZero() {
-		d = *p
+		d = p.Device
 		d.ID = id
-		return d, nil
+		return d, tl, nil
 	}
 	if p.FirstSeen.Before(d.FirstSeen) {
 		d.FirstSeen = p.FirstSeen
 	}
-	return carryLastSeen(d, p), nil
+	return carryLastSeen(d, &p.Device), tl, nil
 }
 
 // carryLastSeen gives the known phone d what its placeholder p learnt
@@ -298,7 +291,7 @@ func deviceByIP(txn *memdb.Txn, ip string) (*Device, bool) {
 	if obj == nil {
 		return nil, false
 	}
-	return obj.(*Device), true
+	return &obj.(*deviceRow).Device, true
 }
 
 // Lookups below ignore memdb errors: memdb returns them only for unknown
@@ -310,7 +303,7 @@ func (s *Store) Device(id string) (Device, bool) {
 	if obj == nil {
 		return Device{}, false
 	}
-	return *obj.(*Device), true
+	return obj.(*deviceRow).Device, true
 }
 
 // DeviceByIP returns the phone last seen at ip.
@@ -337,7 +330,7 @@ func (s *Store) Devices(ws memdb.WatchSet) []Device {
 	ws.Add(it.WatchCh())
 	out := make([]Device, 0, n)
 	for obj := it.Next(); obj != nil; obj = it.Next() {
-		out = append(out, *obj.(*Device))
+		out = append(out, obj.(*deviceRow).Device)
 	}
 	return out
 }
@@ -346,7 +339,8 @@ func (s *Store) Devices(ws memdb.WatchSet) []Device {
 // most MaxEventsPerDevice of them kept in at most MaxTimelineBytes of
 // memory (the journal keeps them all). Their Path slices are shared.
 func (s *Store) Events(ws memdb.WatchSet, deviceID string) []Event {
-	ch, obj, err := s.readTxn().FirstWatch(tableEvents, indexID, deviceID)
+	// The timeline is part of the device's row: every event changes it.
+	ch, obj, err := s.readTxn().FirstWatch(tableDevices, indexID, deviceID)
 	if err != nil {
 		return nil
 	}
@@ -354,5 +348,5 @@ func (s *Store) Events(ws memdb.WatchSet, deviceID string) []Event {
 	if obj == nil {
 		return nil
 	}
-	return obj.(*timeline).events(s.opt.MaxEventsPerDevice)
+	return obj.(*deviceRow).tl.events(s.opt.MaxEventsPerDevice)
 }

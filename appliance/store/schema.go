@@ -14,6 +14,8 @@ const (
 	tableImages      = "images"
 	tableTestDevices = "testdevices"
 	tableDevices     = "devices"
+	// tableEvents is not a table: a phone's timeline is part of its
+	// devices row (deviceRow). A Change names it when the timeline changes.
 	tableEvents      = "events"
 	tableIPs         = "ips" // internal: no Change names it
 	tableLeases      = "leases"
@@ -34,7 +36,6 @@ func newDBSchema() *memdb.DBSchema {
 		testDevicesTableSchema,
 		devicesTableSchema,
 		ipsTableSchema,
-		eventsTableSchema,
 		leasesTableSchema,
 	} {
 		t := fn()
@@ -94,7 +95,25 @@ func testDevicesTableSchema() *memdb.TableSchema {
 	}
 }
 
-// devicesTableSchema holds *Device keyed by ID.
+// deviceRow is a row of the devices table: a phone and its timeline (its
+// newest events, nil when none is kept), in one row so that an Observe
+// rewrites one row of memdb, not two. Rows are never changed once inserted
+// (readers hold them): a change is a new row.
+type deviceRow struct {
+	Device
+	tl *timeline
+}
+
+// key is the row's index key when its timeline already holds it (made once
+// per phone), else nil.
+func (r *deviceRow) key() []byte {
+	if r.tl != nil && r.tl.DeviceID == r.ID {
+		return r.tl.key
+	}
+	return nil
+}
+
+// devicesTableSchema holds *deviceRow keyed by ID.
 func devicesTableSchema() *memdb.TableSchema {
 	return &memdb.TableSchema{
 		Name: tableDevices,
@@ -102,7 +121,7 @@ func devicesTableSchema() *memdb.TableSchema {
 			indexID: {
 				Name:    indexID,
 				Unique:  true,
-				Indexer: stringIndexer[Device]{Of: "ID", of: func(d *Device) string { return d.ID }},
+				Indexer: stringIndexer[deviceRow]{Of: "ID", of: func(r *deviceRow) string { return r.ID }, keyOf: (*deviceRow).key},
 			},
 		},
 	}
@@ -127,22 +146,6 @@ func ipsTableSchema() *memdb.TableSchema {
 				Name:    indexID,
 				Unique:  true,
 				Indexer: stringIndexer[ipDevice]{Of: "IP", of: func(r *ipDevice) string { return r.IP }},
-			},
-		},
-	}
-}
-
-// eventsTableSchema holds each phone's *timeline keyed by DeviceID: one
-// row per phone rather than per event, so that an Observe rewrites one
-// small row (see timeline).
-func eventsTableSchema() *memdb.TableSchema {
-	return &memdb.TableSchema{
-		Name: tableEvents,
-		Indexes: map[string]*memdb.IndexSchema{
-			indexID: {
-				Name:    indexID,
-				Unique:  true,
-				Indexer: stringIndexer[timeline]{Of: "DeviceID", of: func(t *timeline) string { return t.DeviceID }, keyOf: func(t *timeline) []byte { return t.key }},
 			},
 		},
 	}

@@ -104,10 +104,13 @@ func TestIndexers(t *testing.T) {
 		{tableImages, indexID, img, []any{"ucphone/polycom/cx700/a/enu/cpe@1.0.522.103"}, []byte("ucphone/polycom/cx700/a/enu/cpe@1.0.522.103\x00"), false},
 		{tableImages, indexDir, img, []any{"UCPHONE/Polycom/CX700/A/ENU/1.0.522.103/cpe"}, []byte("ucphone/polycom/cx700/a/enu/1.0.522.103/cpe\x00"), false},
 		{tableTestDevices, indexID, &TestDevice{ID: "Ab12"}, []any{"Ab12"}, []byte("Ab12\x00"), false},
-		{tableDevices, indexID, &Device{ID: mac}, []any{mac}, []byte(mac + "\x00"), false},
-		{tableDevices, indexID, &Device{}, nil, nil, true},
+		{tableDevices, indexID, &deviceRow{Device: Device{ID: mac}}, []any{mac}, []byte(mac + "\x00"), false},
+		{tableDevices, indexID, &deviceRow{}, nil, nil, true},
+		// The key the timeline keeps is used when it is the device's,
+		// and only then (a placeholder's timeline merged into a phone).
+		{tableDevices, indexID, &deviceRow{Device: Device{ID: mac}, tl: &timeline{DeviceID: mac, key: []byte(mac + "\x00")}}, []any{mac}, []byte(mac + "\x00"), false},
+		{tableDevices, indexID, &deviceRow{Device: Device{ID: mac}, tl: &timeline{DeviceID: "IP:10.0.0.5", key: []byte("IP:10.0.0.5\x00")}}, []any{mac}, []byte(mac + "\x00"), false},
 		{tableIPs, indexID, &ipDevice{IP: "10.0.0.5", DeviceID: mac}, []any{"10.0.0.5"}, []byte("10.0.0.5\x00"), false},
-		{tableEvents, indexID, &timeline{DeviceID: mac}, []any{mac}, []byte(mac + "\x00"), false},
 	}
 	schema := newDBSchema()
 	for _, tt := range tests {

@@ -183,19 +183,19 @@ func (s *Store) applyLoaded(txn *fleetLoad, it loadedItem) error {
 		// Room for what follows, when nothing is loaded yet (the
 		// counts are a hint: at most a million are believed).
 		v := &s.view
-		if len(v.devices) == 0 && len(v.timelines) == 0 && len(v.ips) == 0 {
+		if len(v.devices) == 0 && len(v.ips) == 0 {
 			n, ips := min(it.devices, 1<<20), min(it.ips, 1<<20)
-			v.devices, v.timelines, v.ips = make(map[string]*Device, n), make(map[string]*timeline, n), make(map[string]string, ips)
+			v.devices, v.ips = make(map[string]*deviceRow, n), make(map[string]string, ips)
 		}
 		return nil
 	case tagPhone:
-		if it.device != nil {
-			s.view.devices[it.id] = it.device
+		// A timeline without a device (older appliances could leave
+		// one) is of nobody the appliance lists: it is not kept.
+		if it.row != nil {
+			it.row.tl = it.tl
+			s.view.devices[it.id] = it.row
 		}
-		if it.tl != nil {
-			s.view.timelines[it.id] = it.tl
-			s.lastSeq = max(s.lastSeq, it.lastSeq)
-		}
+		s.lastSeq = max(s.lastSeq, it.lastSeq)
 		return nil
 	case tagAddrs:
 		for _, r := range it.addrs {
@@ -224,15 +224,19 @@ func (s *Store) applyLoaded(txn *fleetLoad, it loadedItem) error {
 func (s *Store) loadSnapshotRecord(txn *fleetLoad, rec record) error {
 	switch {
 	case rec.Op == opDevice && rec.Device != nil:
-		s.view.devices[rec.Device.ID] = rec.Device
+		s.view.devices[rec.Device.ID] = &deviceRow{Device: *rec.Device}
 		return nil
 	case rec.Op == opIP && rec.IPDevice != nil:
 		s.view.ips[rec.IPDevice.IP] = rec.IPDevice.DeviceID
 		return nil
 	case rec.Op == opEvent && rec.Event != nil:
-		// Written by device, oldest first.
+		// Written by device, oldest first, after every device. The row
+		// is not in memdb yet (commitLoad inserts it), so it is extended
+		// in place. Events of no device are not kept (see applyLoaded).
 		id := rec.Event.DeviceID
-		s.view.timelines[id] = s.view.timelines[id].appended(id, rec.Event, s.opt.MaxEventsPerDevice)
+		if d := s.view.devices[id]; d != nil {
+			d.tl = d.tl.appended(id, rec.Event, s.opt.MaxEventsPerDevice)
+		}
 		s.lastSeq = max(s.lastSeq, rec.Event.Seq)
 		return nil
 	case rec.Op == opEvent:

@@ -9,7 +9,8 @@ import (
 )
 
 // snapshot2Tables is the order format 2 wrote tables in. The events table
-// is written as single events; loading rebuilds the timelines from them.
+// (now part of the devices rows) is written last, as single events;
+// loading rebuilds the timelines from them.
 var snapshot2Tables = []string{tableRules, tableImages, tableTestDevices, tableDevices, tableIPs, tableLeases, tableEvents}
 
 // writeSnapshot2 writes a format 2 snapshot, as the appliance did before
@@ -22,11 +23,18 @@ func writeSnapshot2(w io.Writer, txn *memdb.Txn, lastSeq uint64) (int, error) {
 		return 0, err
 	}
 	for _, table := range snapshot2Tables {
-		it, err := txn.Get(table, indexID)
+		rows := table
+		if table == tableEvents {
+			rows = tableDevices
+		}
+		it, err := txn.Get(rows, indexID)
 		if err != nil {
 			return sw.count, err
 		}
 		for obj := it.Next(); obj != nil; obj = it.Next() {
+			if table == tableEvents {
+				obj = obj.(*deviceRow).tl
+			}
 			if err := sw.row(table, obj); err != nil {
 				return sw.count, err
 			}

@@ -167,52 +167,26 @@ func rowRecord(obj any) (record, bool) {
 		return record{Op: opLease, Lease: o}, true
 	case *Device:
 		return record{Op: opDevice, Device: o}, true
+	case *deviceRow:
+		return record{Op: opDevice, Device: &o.Device}, true
 	case *ipDevice:
 		return record{Op: opIP, IPDevice: o}, true
 	}
 	return record{}, false
 }
 
-// phones writes each device with its timeline, then the timelines of no
-// device (none, in practice).
+// phones writes each device with its timeline.
 func (sw *snapshot3Writer) phones(txn *memdb.Txn) error {
 	it, err := txn.Get(tableDevices, indexID)
 	if err != nil {
 		return err
 	}
 	for obj := it.Next(); obj != nil; obj = it.Next() {
-		d, ok := obj.(*Device)
+		r, ok := obj.(*deviceRow)
 		if !ok {
 			return fmt.Errorf("table %s holds a %T", tableDevices, obj)
 		}
-		var tl *timeline
-		if row, err := txn.First(tableEvents, indexID, d.ID); err != nil {
-			return err
-		} else if row != nil {
-			tl = row.(*timeline)
-		}
-		if err := sw.phone(d.ID, d, tl); err != nil {
-			return err
-		}
-	}
-	it, err = txn.Get(tableEvents, indexID)
-	if err != nil {
-		return err
-	}
-	for obj := it.Next(); obj != nil; obj = it.Next() {
-		tl, ok := obj.(*timeline)
-		if !ok {
-			return fmt.Errorf("table %s holds a %T", tableEvents, obj)
-		}
-		if tl.len() == 0 {
-			continue // nothing to keep
-		}
-		if row, err := txn.First(tableDevices, indexID, tl.DeviceID); err != nil {
-			return err
-		} else if row != nil {
-			continue
-		}
-		if err := sw.phone(tl.DeviceID, nil, tl); err != nil {
+		if err := sw.phone(r.ID, &r.Device, r.tl); err != nil {
 			return err
 		}
 	}
@@ -606,7 +580,8 @@ type loadedItem struct {
 	lastSeq uint64      // H; P: the Seq of the newest event
 	count   int         // E
 	rec     record      // J
-	device  *Device     // P, or nil
+	row     *deviceRow  // P, or nil: the device (its timeline is tl)
+	device  *Device     // P: &row.Device, or nil
 	tl      *timeline   // P, or nil
 	id      string      // P
 	addrs   []*ipDevice // A
@@ -675,7 +650,8 @@ func (d *phoneDecoder) phone(it *loadedItem) {
 	}
 	it.id = d.str()
 	if flags&phoneDevice != 0 {
-		it.device = d.device(it.id)
+		it.row = d.device(it.id)
+		it.device = &it.row.Device
 	}
 	if flags&phoneTimeline == 0 || d.bad {
 		return
@@ -908,9 +884,10 @@ func (d *phoneDecoder) intIf(f, bit uint64) int {
 	return int(n)
 }
 
-func (d *phoneDecoder) device(id string) *Device {
+func (d *phoneDecoder) device(id string) *deviceRow {
 	f := d.flags(dAll)
-	dev := &Device{ID: id}
+	row := &deviceRow{Device: Device{ID: id}}
+	dev := &row.Device
 	dev.MAC = d.strIf(f, dMAC)
 	dev.Serial = d.strIf(f, dSerial)
 	dev.IP = d.strIf(f, dIP)
@@ -959,7 +936,7 @@ func (d *phoneDecoder) device(id string) *Device {
 			}
 		}
 	}
-	return dev
+	return row
 }
 
 // event reads an event of the phone id into ev; prevSeq is the Seq of the

@@ -54,8 +54,8 @@ func (u *unconfirmedTable) build(v *view) {
 	u.order, u.entries = list.New(), map[string]*list.Element{}
 	var es []unconfirmedEntry
 	for id, d := range v.devices {
-		if !confirmed(d) {
-			es = append(es, unconfirmedEntry{id: id, seq: v.timelines[id].newest()})
+		if !confirmed(&d.Device) {
+			es = append(es, unconfirmedEntry{id: id, seq: d.tl.newest()})
 		}
 	}
 	slices.SortFunc(es, func(a, b unconfirmedEntry) int {
@@ -138,15 +138,9 @@ func (s *Store) evictUnconfirmed(txn rows) error {
 	return nil
 }
 
-// deleteDevice removes device id, its timeline and its address row from
-// txn and the view.
+// deleteDevice removes device id, with its timeline, and its address row
+// from txn and the view.
 func (s *Store) deleteDevice(txn rows, id string) error {
-	if tl := s.view.timelines[id]; tl != nil {
-		if err := txn.Delete(tableEvents, tl); err != nil {
-			return err
-		}
-		delete(s.view.timelines, id)
-	}
 	d := s.view.devices[id]
 	if d == nil {
 		return nil
@@ -155,7 +149,7 @@ func (s *Store) deleteDevice(txn rows, id string) error {
 	if err := s.leaveIP(txn, id, d.IP); err != nil {
 		return err
 	}
-	s.view.counts.replace(d, nil)
+	s.view.counts.replace(&d.Device, nil)
 	delete(s.view.devices, id)
 	return txn.Delete(tableDevices, d)
 }
@@ -171,12 +165,13 @@ func (s *Store) boundLoaded(txn rows) error {
 		return err
 	}
 	s.unconfirmed.drainEvicted() // nobody has subscribed yet
-	for id, tl := range s.view.timelines {
-		if nt := tl.withinBytes(s.opt.MaxTimelineBytes); nt != tl {
-			if err := txn.Insert(tableEvents, nt); err != nil {
+	for id, d := range s.view.devices {
+		if nt := d.tl.withinBytes(s.opt.MaxTimelineBytes); nt != d.tl {
+			row := &deviceRow{Device: d.Device, tl: nt}
+			if err := txn.Insert(tableDevices, row); err != nil {
 				return err
 			}
-			s.view.timelines[id] = nt
+			s.view.devices[id] = row
 		}
 	}
 	return nil
