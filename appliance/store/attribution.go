@@ -51,18 +51,16 @@ func (v *view) aggregate() {
 // moveIP records that device id, which was at prev ("" for a device just
 // made), is at ip now, and the one seen last there. An event without an
 // address leaves it where it was.
-func (s *Store) moveIP(txn rows, id, prev, ip string) error {
+func (s *Store) moveIP(id, prev, ip string) {
 	if ip == "" {
-		return nil
+		return
 	}
 	if prev != ip {
-		if err := s.leaveIP(txn, id, prev); err != nil {
-			return err
-		}
+		s.leaveIP(id, prev)
 	}
 	other := s.view.ips[ip]
 	if other == id {
-		return nil
+		return
 	}
 	if ids, ok := s.view.shared[ip]; ok {
 		ids[id] = struct{}{}
@@ -70,14 +68,13 @@ func (s *Store) moveIP(txn rows, id, prev, ip string) error {
 		s.view.shared[ip] = map[string]struct{}{other: {}, id: {}}
 	}
 	s.view.ips[ip] = id
-	return txn.Insert(tableIPs, &ipDevice{IP: ip, DeviceID: id})
 }
 
 // leaveIP records that device id is no longer at ip (it moved, or is
 // deleted). When it was the one seen last there, nobody is.
-func (s *Store) leaveIP(txn rows, id, ip string) error {
+func (s *Store) leaveIP(id, ip string) {
 	if ip == "" {
-		return nil
+		return
 	}
 	if ids, ok := s.view.shared[ip]; ok {
 		delete(ids, id)
@@ -85,11 +82,9 @@ func (s *Store) leaveIP(txn rows, id, ip string) error {
 			delete(s.view.shared, ip)
 		}
 	}
-	if s.view.ips[ip] != id {
-		return nil
+	if s.view.ips[ip] == id {
+		delete(s.view.ips, ip)
 	}
-	delete(s.view.ips, ip)
-	return txn.Delete(tableIPs, &ipDevice{IP: ip, DeviceID: id})
 }
 
 // downloader is the device a download from ev.IP is for: of the devices

@@ -228,7 +228,7 @@ func TestBitFlipInEarlierSegment(t *testing.T) {
 	s := openStore(t, template, lazy)
 	populate(t, s)
 	addTestDevices(t, s, "SN-T")
-	_, _, _, err := s.rotate() // segment 2 starts without a snapshot
+	_, _, _, _, err := s.rotate() // segment 2 starts without a snapshot
 	noErr(t, err)
 	addTestDevices(t, s, "SN-U")
 	noErr(t, s.Close())
@@ -291,7 +291,7 @@ func rewriteFormat2(t testing.TB, dir string, seq uint64) {
 	noErr(t, st.loadSnapshot(txn, snapshotPath(dir, seq)))
 	noErr(t, st.commitLoad(txn))
 	var buf bytes.Buffer
-	_, err = writeSnapshot2(&buf, st.db.Txn(false), st.lastSeq)
+	_, err = writeSnapshot2(&buf, st.db.Txn(false), st.view.ips, st.lastSeq)
 	noErr(t, err)
 	noErr(t, os.WriteFile(snapshotPath(dir, seq), buf.Bytes(), 0o600))
 }

@@ -76,7 +76,10 @@ func (s *Store) StageCounts() map[Stage]int {
 	return c
 }
 
-// viewOf is the writer's view of what txn holds.
+// viewOf is the writer's view of what txn holds. The addresses are not in
+// memdb: each goes to the device seen there last of those that have it,
+// which is what the view held unless the last one moved away since (only
+// a bug gets here: see resetViewLocked).
 func viewOf(txn *memdb.Txn) view {
 	v := newView()
 	if it, err := txn.Get(tableDevices, indexID); err == nil {
@@ -85,10 +88,12 @@ func viewOf(txn *memdb.Txn) view {
 			v.devices[d.ID] = d
 		}
 	}
-	if it, err := txn.Get(tableIPs, indexID); err == nil {
-		for obj := it.Next(); obj != nil; obj = it.Next() {
-			r := obj.(*ipDevice)
-			v.ips[r.IP] = r.DeviceID
+	for id, d := range v.devices {
+		if d.IP == "" {
+			continue
+		}
+		if o := v.devices[v.ips[d.IP]]; o == nil || d.LastSeen.After(o.LastSeen) || d.LastSeen.Equal(o.LastSeen) && id > o.ID {
+			v.ips[d.IP] = id
 		}
 	}
 	v.aggregate()

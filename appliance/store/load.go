@@ -35,7 +35,7 @@ func (s *Store) beginLoad() *fleetLoad {
 
 // fleetTable reports whether table's rows are the view's during a load.
 func fleetTable(table string) bool {
-	return table == tableDevices || table == tableIPs
+	return table == tableDevices
 }
 
 func (l *fleetLoad) Insert(table string, obj any) error {
@@ -69,11 +69,6 @@ func (s *Store) commitLoad(l *fleetLoad) error {
 	txn := l.txn
 	for _, id := range slices.Sorted(maps.Keys(s.view.devices)) {
 		if err := txn.Insert(tableDevices, s.view.devices[id]); err != nil {
-			return err
-		}
-	}
-	for _, ip := range slices.Sorted(maps.Keys(s.view.ips)) {
-		if err := txn.Insert(tableIPs, &ipDevice{IP: ip, DeviceID: s.view.ips[ip]}); err != nil {
 			return err
 		}
 	}

@@ -143,9 +143,7 @@ func (s *Store) observeTxn(txn rows, ev *Event) (Device, string, error) {
 	}
 	s.view.counts.replace(was, &row.Device)
 	s.view.devices[d.ID] = row
-	if err := s.moveIP(txn, d.ID, prevIP, d.IP); err != nil {
-		return d, "", err
-	}
+	s.moveIP(d.ID, prevIP, d.IP)
 	if err := s.trackUnconfirmed(txn, &row.Device, merged, ev.Seq); err != nil {
 		return d, "", err
 	}
@@ -239,9 +237,7 @@ func (s *Store) mergePlaceholder(txn rows, p *deviceRow, d Device, tl *timeline,
 	}
 	s.view.counts.replace(&p.Device, nil)
 	delete(s.view.devices, p.ID)
-	if err := s.leaveIP(txn, p.ID, p.IP); err != nil {
-		return d, tl, err
-	}
+	s.leaveIP(p.ID, p.IP)
 	if d.FirstSeen.IsZero() {
 		d = p.Device
 		d.ID = id
@@ -278,22 +274,6 @@ func carryLastSeen(d Device, p *Device) Device {
 	return d
 }
 
-// deviceByIP is the device seen last at ip, for readers.
-func deviceByIP(txn *memdb.Txn, ip string) (*Device, bool) {
-	if ip == "" {
-		return nil, false
-	}
-	row, _ := txn.First(tableIPs, indexID, ip)
-	if row == nil {
-		return nil, false
-	}
-	obj, _ := txn.First(tableDevices, indexID, row.(*ipDevice).DeviceID)
-	if obj == nil {
-		return nil, false
-	}
-	return &obj.(*deviceRow).Device, true
-}
-
 // Lookups below ignore memdb errors: memdb returns them only for unknown
 // table or index names, and those are constants here.
 
@@ -306,13 +286,20 @@ func (s *Store) Device(id string) (Device, bool) {
 	return obj.(*deviceRow).Device, true
 }
 
-// DeviceByIP returns the phone last seen at ip.
+// DeviceByIP returns the phone last seen at ip. It asks the writer's view
+// (the addresses are kept there only), which holds every observation made
+// before the call, as every reader sees.
 func (s *Store) DeviceByIP(ip string) (Device, bool) {
-	d, ok := deviceByIP(s.readTxn(), ip)
-	if !ok {
+	if ip == "" {
 		return Device{}, false
 	}
-	return *d, true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.view.devices[s.view.ips[ip]]
+	if d == nil {
+		return Device{}, false
+	}
+	return d.Device, true
 }
 
 // Devices returns every phone, sorted by ID. The copy is made in one

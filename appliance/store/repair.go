@@ -176,7 +176,7 @@ func repairSnapshot(dir string, st stateFiles, opt Options, stamp string) (*Repa
 	var rows int
 	err = atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
 		var err error
-		rows, err = writeSnapshot(w, s.db.Txn(false), s.lastSeq)
+		rows, err = writeSnapshot(w, s.db.Txn(false), s.view.ips, s.lastSeq)
 		return err
 	})
 	rf.Kept = rows

@@ -110,7 +110,6 @@ func TestIndexers(t *testing.T) {
 		// and only then (a placeholder's timeline merged into a phone).
 		{tableDevices, indexID, &deviceRow{Device: Device{ID: mac}, tl: &timeline{DeviceID: mac, key: []byte(mac + "\x00")}}, []any{mac}, []byte(mac + "\x00"), false},
 		{tableDevices, indexID, &deviceRow{Device: Device{ID: mac}, tl: &timeline{DeviceID: "IP:10.0.0.5", key: []byte("IP:10.0.0.5\x00")}}, []any{mac}, []byte(mac + "\x00"), false},
-		{tableIPs, indexID, &ipDevice{IP: "10.0.0.5", DeviceID: mac}, []any{"10.0.0.5"}, []byte("10.0.0.5\x00"), false},
 	}
 	schema := newDBSchema()
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 
 	"github.com/tanjay-lab/tanjay/appliance/internal/atomicfile"
@@ -25,13 +26,13 @@ const snapshotFormat = 2
 func (s *Store) Snapshot() error {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
-	seq, txn, lastSeq, err := s.rotate()
+	seq, txn, addrs, lastSeq, err := s.rotate()
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	path := snapshotPath(s.dir, seq)
 	if err := atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
-		_, err := writeSnapshot(w, txn, lastSeq)
+		_, err := writeSnapshot(w, txn, addrs, lastSeq)
 		return err
 	}); err != nil {
 		return fmt.Errorf("snapshot %s: %w", path, err)
@@ -43,29 +44,30 @@ func (s *Store) Snapshot() error {
 }
 
 // rotate writes pending observations to the current segment and starts
-// segment seq+1. The read transaction it returns holds exactly the state of
-// the segments before the new one.
-func (s *Store) rotate() (seq uint64, txn *memdb.Txn, lastSeq uint64, err error) {
+// segment seq+1. The read transaction and the copy of the addresses (kept
+// in the view only) it returns hold exactly the state of the segments
+// before the new one.
+func (s *Store) rotate() (seq uint64, txn *memdb.Txn, addrs map[string]string, lastSeq uint64, err error) {
 	s.journalMu.Lock()
 	defer s.journalMu.Unlock()
 	s.mu.Lock()
 	s.commitBatchLocked()
 	b := s.takePendingLocked()
-	txn, lastSeq = s.db.Txn(false), s.lastSeq
+	txn, addrs, lastSeq = s.db.Txn(false), maps.Clone(s.view.ips), s.lastSeq
 	s.mu.Unlock()
 	if err := s.writeJournal(b); err != nil {
-		return 0, nil, 0, err
+		return 0, nil, nil, 0, err
 	}
 	next, err := openSegment(s.dir, s.journalSeq+1)
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, nil, 0, err
 	}
 	old := s.journal
 	s.journal, s.journalSeq, s.journalBytes = next, s.journalSeq+1, 0
 	if err := old.Close(); err != nil {
-		return 0, nil, 0, fmt.Errorf("close journal segment: %w", err)
+		return 0, nil, nil, 0, fmt.Errorf("close journal segment: %w", err)
 	}
-	return s.journalSeq, txn, lastSeq, nil
+	return s.journalSeq, txn, addrs, lastSeq, nil
 }
 
 // loadNewestSnapshot loads the newest snapshot into a new load and returns

@@ -4,25 +4,36 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/hashicorp/go-memdb"
 )
 
 // snapshot2Tables is the order format 2 wrote tables in. The events table
 // (now part of the devices rows) is written last, as single events;
-// loading rebuilds the timelines from them.
-var snapshot2Tables = []string{tableRules, tableImages, tableTestDevices, tableDevices, tableIPs, tableLeases, tableEvents}
+// loading rebuilds the timelines from them. The ips table is now the
+// addresses the writer's view keeps.
+var snapshot2Tables = []string{tableRules, tableImages, tableTestDevices, tableDevices, "ips", tableLeases, tableEvents}
 
 // writeSnapshot2 writes a format 2 snapshot, as the appliance did before
 // format 3: one checksummed JSON value per line: a header,
 // every object, and a trailer with their count, so that a cut-short file is
 // never taken for a whole one. It returns how many objects it wrote.
-func writeSnapshot2(w io.Writer, txn *memdb.Txn, lastSeq uint64) (int, error) {
+func writeSnapshot2(w io.Writer, txn *memdb.Txn, addrs map[string]string, lastSeq uint64) (int, error) {
 	sw := snapshot2Writer{w: w}
 	if err := sw.record(record{Op: opSnapshot, Format: snapshotFormat, LastSeq: lastSeq}); err != nil {
 		return 0, err
 	}
 	for _, table := range snapshot2Tables {
+		if table == "ips" {
+			for _, ip := range slices.Sorted(maps.Keys(addrs)) {
+				if err := sw.row(table, &ipDevice{IP: ip, DeviceID: addrs[ip]}); err != nil {
+					return sw.count, err
+				}
+			}
+			continue
+		}
 		rows := table
 		if table == tableEvents {
 			rows = tableDevices

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -71,10 +73,11 @@ const (
 	phoneTimeline = 1 << 1
 )
 
-// writeSnapshot writes a format 3 snapshot of txn: the header, every
-// object, and a trailer with their count, so that a cut-short file is
-// never taken for a whole one. It returns how many objects it wrote.
-func writeSnapshot(w io.Writer, txn *memdb.Txn, lastSeq uint64) (int, error) {
+// writeSnapshot writes a format 3 snapshot of txn and the addresses addrs
+// (IP → the device seen there last): the header, every object, and a
+// trailer with their count, so that a cut-short file is never taken for a
+// whole one. It returns how many objects it wrote.
+func writeSnapshot(w io.Writer, txn *memdb.Txn, addrs map[string]string, lastSeq uint64) (int, error) {
 	sw := snapshot3Writer{w: w}
 	if _, err := io.WriteString(w, snapshotMagic); err != nil {
 		return 0, err
@@ -82,7 +85,7 @@ func writeSnapshot(w io.Writer, txn *memdb.Txn, lastSeq uint64) (int, error) {
 	hdr := binary.AppendUvarint([]byte{tagHeader}, 3)
 	hdr = binary.AppendUvarint(hdr, lastSeq)
 	hdr = binary.AppendUvarint(hdr, uint64(txnCount(txn, tableDevices)))
-	hdr = binary.AppendUvarint(hdr, uint64(txnCount(txn, tableIPs)))
+	hdr = binary.AppendUvarint(hdr, uint64(len(addrs)))
 	if err := sw.frame(hdr); err != nil {
 		return 0, err
 	}
@@ -95,7 +98,7 @@ func writeSnapshot(w io.Writer, txn *memdb.Txn, lastSeq uint64) (int, error) {
 	if err := sw.phones(txn); err != nil {
 		return sw.count, err
 	}
-	if err := sw.addresses(txn); err != nil {
+	if err := sw.addresses(addrs); err != nil {
 		return sw.count, err
 	}
 	n := sw.count
@@ -201,37 +204,22 @@ func (sw *snapshot3Writer) phone(id string, d *Device, tl *timeline) error {
 	return sw.frame(b)
 }
 
-// addresses writes the address table, addrBatch rows a record.
-func (sw *snapshot3Writer) addresses(txn *memdb.Txn) error {
-	it, err := txn.Get(tableIPs, indexID)
-	if err != nil {
-		return err
-	}
-	var rows []*ipDevice
-	flush := func() error {
-		if len(rows) == 0 {
-			return nil
+// addresses writes the addresses in order, addrBatch a record.
+func (sw *snapshot3Writer) addresses(addrs map[string]string) error {
+	ips := slices.Sorted(maps.Keys(addrs))
+	for len(ips) > 0 {
+		batch := ips[:min(len(ips), addrBatch)]
+		ips = ips[len(batch):]
+		b := binary.AppendUvarint([]byte{tagAddrs}, uint64(len(batch)))
+		for _, ip := range batch {
+			b = appendLenString(b, ip)
+			b = appendLenString(b, addrs[ip])
 		}
-		b := binary.AppendUvarint([]byte{tagAddrs}, uint64(len(rows)))
-		for _, r := range rows {
-			b = appendLenString(b, r.IP)
-			b = appendLenString(b, r.DeviceID)
-		}
-		rows = rows[:0]
-		return sw.frame(b)
-	}
-	for obj := it.Next(); obj != nil; obj = it.Next() {
-		r, ok := obj.(*ipDevice)
-		if !ok {
-			return fmt.Errorf("table %s holds a %T", tableIPs, obj)
-		}
-		if rows = append(rows, r); len(rows) == addrBatch {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := sw.frame(b); err != nil {
+			return err
 		}
 	}
-	return flush()
+	return nil
 }
 
 func appendLenString(b []byte, s string) []byte {

@@ -52,7 +52,7 @@ func TestCrashBeforeSnapshotWritten(t *testing.T) {
 	populate(t, s)
 	noErr(t, s.Snapshot())
 	s.Observe(Event{Kind: EventDNS, IP: "10.0.0.99", Time: t1})
-	_, _, _, err := s.rotate() // segment 3 starts, no snapshot-3
+	_, _, _, _, err := s.rotate() // segment 3 starts, no snapshot-3
 	noErr(t, err)
 	noErr(t, os.WriteFile(snapshotPath(dir, 3)+".tmp", []byte("{half"), 0o600))
 	want := dump(s)

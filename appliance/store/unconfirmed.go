@@ -146,9 +146,7 @@ func (s *Store) deleteDevice(txn rows, id string) error {
 		return nil
 	}
 	s.view.aggregate()
-	if err := s.leaveIP(txn, id, d.IP); err != nil {
-		return err
-	}
+	s.leaveIP(id, d.IP)
 	s.view.counts.replace(&d.Device, nil)
 	delete(s.view.devices, id)
 	return txn.Delete(tableDevices, d)
