@@ -112,11 +112,11 @@ func (s *Store) resolveDeviceID(ev Event) string {
 }
 
 // observeTxn applies ev (DeviceID resolved) inside txn: merge, stage, the
-// event itself, the address table, the bounds on the timeline and on the
-// unconfirmed devices. Replay
-// runs it too, so it depends on nothing but the state and ev. It reads only
-// s.view, never txn (see view). It returns the device and the ID of a
-// placeholder it merged, if any.
+// event itself, the addresses, the bounds on the timeline and on the
+// unconfirmed devices. Replay runs it too (txn is then a fleetLoad), so it
+// depends on nothing but the state and ev. It reads only s.view, never
+// txn (see view). It returns the device and the ID of a placeholder it
+// merged, if any.
 func (s *Store) observeTxn(txn rows, ev *Event) (Device, string, error) {
 	s.view.aggregate()
 	var d Device
@@ -224,7 +224,8 @@ func (s *Store) placeholderFor(ev *Event) *deviceRow {
 }
 
 // mergePlaceholder moves p's events to the device id (d, zero when new,
-// with timeline tl) and deletes p; it returns the device and its timeline. A new device starts as the placeholder was (first seen,
+// with timeline tl) and deletes p; it returns the device and its
+// timeline. A new device starts as the placeholder was (first seen,
 // discovered or signed in); a known one keeps the earlier FirstSeen and
 // takes what p learnt since (carryLastSeen). p leaves its address: the
 // caller's moveIP puts the phone there.
