@@ -16,8 +16,8 @@ const (
 	tableDevices     = "devices"
 	// tableEvents is not a table: a phone's timeline is part of its
 	// devices row (deviceRow). A Change names it when the timeline changes.
-	tableEvents      = "events"
-	tableLeases      = "leases"
+	tableEvents = "events"
+	tableLeases = "leases"
 )
 
 // Indexes.
