@@ -83,6 +83,7 @@ func TestMetrics(t *testing.T) {
 		`tanjay_dns_queries_total{class="other",rcode="NOERROR"} 1`,
 		`tanjay_checkins_total 1`,
 		`tanjay_phones{stage="checked-in"} 1`,
+		`tanjay_dashboard_index_rebuilds_total 0`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -43,6 +43,9 @@ type metricsCollector struct {
 	// The logs the appliance writes on its own, and their write failures
 	// (healthz.go).
 	logWriteErrors, logFailing, logHeld, logDropped *prometheus.Desc
+
+	// The dashboard's live feed falling behind the store.
+	dashboardRebuilds *prometheus.Desc
 }
 
 func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
@@ -75,6 +78,8 @@ func newMetricsCollector(a *app, dns dnsCounts) *metricsCollector {
 		logFailing:     prometheus.NewDesc("tanjay_log_write_failing", "1 while the log cannot be written (it is retried, 1 s doubling to 30 s).", []string{"log"}, nil),
 		logHeld:        prometheus.NewDesc("tanjay_log_held", "What waits in memory to be written: observations for the journal, bytes for the audit and access logs.", []string{"log"}, nil),
 		logDropped:     prometheus.NewDesc("tanjay_log_dropped_total", "Observations (journal) or lines (audit, access) dropped because the memory bound was reached while the log could not be written.", []string{"log"}, nil),
+
+		dashboardRebuilds: prometheus.NewDesc("tanjay_dashboard_index_rebuilds_total", "Times the dashboard's live feed fell behind the store and its fleet index was rebuilt by walking every phone.", nil, nil),
 	}
 }
 
@@ -88,7 +93,7 @@ func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.phoneFiles, m.phoneFileBytes, m.phoneFilesRefused, m.capturesDropped, m.diskFree, m.diskFloor, m.diskLow, m.diskCrossings, m.diskRefused} {
 		ch <- d
 	}
-	for _, d := range []*prometheus.Desc{m.logWriteErrors, m.logFailing, m.logHeld, m.logDropped} {
+	for _, d := range []*prometheus.Desc{m.logWriteErrors, m.logFailing, m.logHeld, m.logDropped, m.dashboardRebuilds} {
 		ch <- d
 	}
 }
@@ -100,6 +105,9 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.collectPhoneFiles(ch)
 	m.collectLogWrites(ch)
+	if m.a.dashboard != nil {
+		ch <- prometheus.MustNewConstMetric(m.dashboardRebuilds, prometheus.CounterValue, float64(m.a.dashboard.IndexRebuilds()))
+	}
 	c := &m.a.counters
 	ch <- prometheus.MustNewConstMetric(m.checkins, prometheus.CounterValue, float64(c.checkins.Load()))
 	ch <- prometheus.MustNewConstMetric(m.offers, prometheus.CounterValue, float64(c.offers.Load()))

@@ -87,14 +87,14 @@ func seedMany(st *store.Store, n int, now time.Time) {
 // out of the store, build every row and the summary, render all of them.
 func legacyFleetPage(d *Dashboard, w http.ResponseWriter) {
 	now := d.cfg.Now()
-	devs := d.st.Devices(nil)
+	devs := d.st.(*store.Store).Devices(nil) // the copy the legacy page made
 	med := legacyMedians(devs, now)
 	rows := make([]phoneRow, len(devs))
 	for i := range devs {
 		rows[i] = makeRow(&devs[i], med, now)
 	}
 	ix := newFleetIndex() // the summary's counts, over every phone
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	var buf bytes.Buffer
 	d.pages["fleet"].ExecuteTemplate(&buf, "summary", ix.summary())
 	b := make([]byte, 0, len(rows)*700)
@@ -225,14 +225,14 @@ func liveHeap() uint64 {
 // then render the changed rows.
 func legacyFleetFrame(d *Dashboard, changed map[string]bool) []byte {
 	now := d.cfg.Now()
-	devs := d.st.Devices(nil)
+	devs := d.st.(*store.Store).Devices(nil) // the copy the legacy page made
 	med := legacyMedians(devs, now)
 	rows := make([]phoneRow, len(devs))
 	for i := range devs {
 		rows[i] = makeRow(&devs[i], med, now)
 	}
 	ix := newFleetIndex()
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	var buf bytes.Buffer
 	d.pages["fleet"].ExecuteTemplate(&buf, "summary", ix.summary())
 	for i := range rows {
@@ -278,7 +278,7 @@ func BenchmarkFleetIndexRecount(b *testing.B) {
 	runtime.GC()
 	before := liveHeap()
 	ix := newFleetIndex()
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	runtime.GC()
 	size := liveHeap() - before
 	for b.Loop() {

@@ -16,9 +16,11 @@ import (
 	"github.com/tanjay-lab/tanjay/images"
 )
 
-// Store is what the dashboard reads. *store.Store satisfies it.
+// Store is what the dashboard reads. *store.Store satisfies it. It has no
+// way to copy the whole fleet (store.Store.Devices): what walks the fleet
+// reads it in place through EachDevice.
 type Store interface {
-	Devices(ws memdb.WatchSet) []store.Device
+	EachDevice(ws memdb.WatchSet, fn func(*store.Device) bool)
 	Device(id string) (store.Device, bool)
 	Events(ws memdb.WatchSet, deviceID string) []store.Event
 	Rules(ws memdb.WatchSet) []images.Rule
@@ -184,6 +186,12 @@ func New(cfg Config, st Store, act Actions) (*Dashboard, error) {
 // Handler serves every page, asset, form action, the event stream and the
 // CSV export. Mount it at "/" after the appliance's own routes.
 func (d *Dashboard) Handler() http.Handler { return d.mux }
+
+// IndexRebuilds is how many times the live feed fell behind the store
+// (the store's change feed dropped changes for it) and the fleet index
+// was rebuilt by walking every phone; the build at start is not counted.
+// /metrics shows it.
+func (d *Dashboard) IndexRebuilds() uint64 { return d.hub.rebuilds.Load() }
 
 // Close ends every event stream and stops the fan-out. It may be called
 // more than once.

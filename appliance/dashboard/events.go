@@ -1,9 +1,11 @@
 package dashboard
 
 import (
+	"iter"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tanjay-lab/tanjay/appliance/store"
@@ -45,6 +47,8 @@ type hub struct {
 	render func(changed map[string]bool, added int) []byte // a fleet "rows" frame
 	log    *slog.Logger
 	syncs  chan chan struct{} // page requests waiting for the index to catch up
+	// rebuilds counts the index's rebuilds after a lagged feed (IndexRebuilds).
+	rebuilds atomic.Uint64
 
 	mu      sync.Mutex
 	clients map[*streamClient]struct{}
@@ -120,7 +124,7 @@ func (h *hub) run() {
 	sub := h.st.Subscribe(feedBuffer)
 	defer sub.Close()
 	// Subscribed first, so nothing between the read and the feed is missed.
-	h.fleet.rebuild(h.st.Devices(nil), h.now())
+	h.fleet.rebuild(allDevices(h.st), h.now())
 	ticker := time.NewTicker(coalesceEvery)
 	defer ticker.Stop()
 	var rows pendingRows
@@ -175,11 +179,16 @@ func drain(c <-chan store.Change, note func(store.Change)) {
 }
 
 // catchUp brings the fleet index up to date: one store lookup per changed
-// phone, or, when the feed lagged, a rebuild from the whole store. It
-// returns how many phones are new.
+// phone, or, when the feed lagged, a rebuild that walks the store in place
+// (allDevices), never a copy of the fleet. It returns how many phones are
+// new.
 func (h *hub) catchUp(ix *indexState) int {
 	if ix.lagged {
-		h.fleet.rebuild(h.st.Devices(nil), h.now())
+		start := time.Now()
+		h.fleet.rebuild(allDevices(h.st), h.now())
+		n := h.rebuilds.Add(1)
+		h.log.Debug("dashboard change feed lagged: fleet index rebuilt from the store",
+			"phones", h.fleet.phones(), "took", time.Since(start), "rebuilds", n)
 		clear(ix.pending)
 		ix.lagged = false
 		return 0 // the lag sends every stream a refresh anyway
@@ -193,6 +202,13 @@ func (h *hub) catchUp(ix *indexState) int {
 	}
 	clear(ix.pending)
 	return len(h.fleet.update(h.st, ids, h.now()))
+}
+
+// allDevices is every phone in st, read in place: each *Device is the
+// store's own (store.Store.EachDevice), read-only and not to be kept past
+// the loop body that gets it.
+func allDevices(st Store) iter.Seq[*store.Device] {
+	return func(yield func(*store.Device) bool) { st.EachDevice(nil, yield) }
 }
 
 // sync returns once the fleet index has every change the store published

@@ -184,7 +184,7 @@ func TestIDsAfter(t *testing.T) {
 	for _, id := range []string{"A", "C", "E", "G"} {
 		devs = append(devs, store.Device{ID: id, Stage: store.StageDiscovered})
 	}
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	tests := []struct {
 		name  string
 		after string

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"slices"
 	"strings"
@@ -119,15 +120,11 @@ func (d *Dashboard) confirmPage(w http.ResponseWriter, r *http.Request, s sessio
 		return
 	}
 	data := confirmData{page: newPage(r, s, "Confirm "+action, "firmware"), Action: action, Label: ruleActions[action], Rule: rule.Key.String()}
-	reached, what := reach(action, rule, d.st.Devices(nil), testIDs(d.st.TestDevices(nil)))
-	data.What = what
+	who := reach(action, rule, allDevices(d.st), testIDs(d.st.TestDevices(nil)), confirmListMax)
+	data.What, data.More = who.what, who.n-len(who.first)
 	now := d.cfg.Now()
-	for i := range reached {
-		if len(data.Phones) == confirmListMax {
-			data.More = len(reached) - confirmListMax
-			break
-		}
-		data.Phones = append(data.Phones, makeRow(&reached[i], nil, now))
+	for i := range who.first {
+		data.Phones = append(data.Phones, makeRow(&who.first[i], nil, now))
 	}
 	d.render(w, "confirm", data)
 }
@@ -140,37 +137,48 @@ func findRule(rules []images.Rule, key images.RuleKey) (images.Rule, bool) {
 	return rules[i], true
 }
 
-// reach is who an action on rule changes something for, and a sentence
-// that says what. Approve reaches every phone on the path that is not a
-// test device (those had Pending already); Reject only the test devices
-// (they go back to Approved); Restore every phone on the path.
-func reach(action string, rule images.Rule, devs []store.Device, tests map[string]bool) ([]store.Device, string) {
-	var out []store.Device
-	for i := range devs {
-		if !ruleMatches(rule.Key, devs[i].DevicePath) {
+// reached is who an action reaches: how many phones, the first of them in
+// ID order (copies), and a sentence that says what the action does to them.
+type reached struct {
+	n     int
+	first []store.Device
+	what  string
+}
+
+// reach is who an action on rule changes something for: Approve reaches
+// every phone on the path that is not a test device (those had Pending
+// already); Reject only the test devices (they go back to Approved);
+// Restore every phone on the path. It walks devs once and copies at most
+// keep phones, however many it reaches.
+func reach(action string, rule images.Rule, devs iter.Seq[*store.Device], tests map[string]bool, keep int) reached {
+	var r reached
+	down := 0
+	for d := range devs {
+		if !ruleMatches(rule.Key, d.DevicePath) {
 			continue
 		}
-		test := isTest(&devs[i], tests)
+		test := isTest(d, tests)
 		if (action == "approve" && test) || (action == "reject" && !test) {
 			continue
 		}
-		out = append(out, devs[i])
-	}
-	n := len(out)
-	switch action {
-	case "approve":
-		return out, fmt.Sprintf("%d phone(s) that are not test devices will be offered %s at their next check-in — those on firmware too old to take it directly get the interim first.", n, rule.Pending)
-	case "reject":
-		return out, fmt.Sprintf("%d test device(s) will no longer be offered %s and go back to %s.", n, rule.Pending, ver(rule.Approved))
-	}
-	down := 0
-	for i := range out {
-		if out[i].CheckIns > 0 && rule.Restore.Less(out[i].Version) {
+		r.n++
+		if len(r.first) < keep {
+			r.first = append(r.first, *d)
+		}
+		if d.CheckIns > 0 && rule.Restore.Less(d.Version) {
 			down++
 		}
 	}
-	return out, fmt.Sprintf("%s becomes the approved version again for %d phone(s) on the path: %d of them run a higher version and will be downgraded to %s at their next check-in. To undo it later, make %s Pending again from the Images column and approve it.",
-		rule.Restore, n, down, rule.Restore, ver(rule.Approved))
+	switch action {
+	case "approve":
+		r.what = fmt.Sprintf("%d phone(s) that are not test devices will be offered %s at their next check-in — those on firmware too old to take it directly get the interim first.", r.n, rule.Pending)
+	case "reject":
+		r.what = fmt.Sprintf("%d test device(s) will no longer be offered %s and go back to %s.", r.n, rule.Pending, ver(rule.Approved))
+	default:
+		r.what = fmt.Sprintf("%s becomes the approved version again for %d phone(s) on the path: %d of them run a higher version and will be downgraded to %s at their next check-in. To undo it later, make %s Pending again from the Images column and approve it.",
+			rule.Restore, r.n, down, rule.Restore, ver(rule.Approved))
+	}
+	return r
 }
 
 func (d *Dashboard) ruleAction(w http.ResponseWriter, r *http.Request, _ session) {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +22,8 @@ import (
 // live frame ever copies the whole fleet out of the store: a page request
 // filters and sorts the index and then reads only the phones on its page.
 // It is rebuilt from the store only at start and when the hub's feed
-// lagged (changes were dropped).
+// lagged (changes were dropped), by one walk of the store in place
+// (EachDevice), never a copy of the fleet.
 
 // attentionEvery is how often the time-driven part of the summary (the
 // per-stage medians behind "slow", and "no check-in") is recomputed over
@@ -126,42 +128,41 @@ func newFleetIndex() *fleetIndex {
 		models: map[string]*modelCount{}, medianSince: map[store.Stage]int64{}}
 }
 
-// rebuild replaces the index with devs (sorted by ID, as the store returns
-// them) and recounts. It reuses the index's arrays when they are large
-// enough: a rebuild follows a lagged feed, at the fleet's busiest, and a
-// second copy of a 100,000-phone index would be garbage at once.
-func (ix *fleetIndex) rebuild(devs []store.Device, now time.Time) {
+// rebuild replaces the index with the phones devs yields (in ID order,
+// as the store's EachDevice walks them) and recounts. It reads each phone
+// in place, keeping only its entry, and reuses the index's arrays: a
+// rebuild follows a lagged feed, at the fleet's busiest, and neither a
+// copy of the fleet (some 50 MB at 100,000 phones) nor a second index
+// should be garbage at once.
+func (ix *fleetIndex) rebuild(devs iter.Seq[*store.Device], now time.Time) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.slots = reuse(ix.slots, len(devs))
-	ix.order = reuse(ix.order, len(devs))
+	ix.slots = reuse(ix.slots)
+	ix.order = reuse(ix.order)
 	clear(ix.byID)
 	clear(ix.paths)
 	ix.free, ix.freed, ix.added = nil, nil, nil
 	clear(ix.counts)
 	ix.models = map[string]*modelCount{}
 	ix.done, ix.attn = 0, 0
-	for i := range devs {
-		e := ix.newEntry(&devs[i])
+	for d := range devs {
+		e := ix.newEntry(d)
 		slot := int32(len(ix.slots))
 		ix.slots = append(ix.slots, e)
 		ix.byID[e.id] = slot
 		ix.order = append(ix.order, slot)
 		ix.count(&ix.slots[slot], 1)
 	}
-	// The store sorts by ID already; a stub store in a test may not.
+	// The store walks in ID order already; a stub store in a test may not.
 	if !slices.IsSortedFunc(ix.order, ix.byIDOrder) {
 		slices.SortFunc(ix.order, ix.byIDOrder)
 	}
 	ix.recountLocked(now)
 }
 
-// reuse is s emptied, with room for n, in s's array when it has the room
-// (cleared, so that it holds on to no strings).
-func reuse[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, 0, n)
-	}
+// reuse is s emptied, in s's array (cleared, so that it holds on to no
+// strings).
+func reuse[T any](s []T) []T {
 	clear(s[:cap(s)])
 	return s[:0]
 }
@@ -352,6 +353,13 @@ func (ix *fleetIndex) mediansLocked(now time.Time) map[store.Stage]time.Duration
 		med[st] = now.Sub(time.Unix(0, since))
 	}
 	return med
+}
+
+// phones is how many phones the index holds.
+func (ix *fleetIndex) phones() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.byID)
 }
 
 // summary is the top of the fleet and kiosk pages.

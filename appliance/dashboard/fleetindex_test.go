@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"fmt"
+	"iter"
 	"net/url"
 	"slices"
 	"strings"
@@ -23,13 +24,24 @@ type fleetView struct {
 // buildFleet indexes devs and renders every row, as the pages do a page.
 func buildFleet(devs []store.Device, now time.Time) fleetView {
 	ix := newFleetIndex()
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	med := ix.medians(now)
 	v := fleetView{Summary: ix.summary()}
 	for i := range devs {
 		v.Rows = append(v.Rows, makeRow(&devs[i], med, now))
 	}
 	return v
+}
+
+// seqOf yields each of devs in place, as the store's EachDevice does.
+func seqOf(devs []store.Device) iter.Seq[*store.Device] {
+	return func(yield func(*store.Device) bool) {
+		for i := range devs {
+			if !yield(&devs[i]) {
+				return
+			}
+		}
+	}
 }
 
 // mapStore is a Store whose Device reads a map, for index updates.
@@ -46,7 +58,7 @@ func TestFleetIndexUpdates(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	devs := makeFleet(50, now)
 	ix := newFleetIndex()
-	ix.rebuild(devs[:20], now)
+	ix.rebuild(seqOf(devs[:20]), now)
 	ms := mapStore{devs: map[string]store.Device{}}
 	for _, d := range devs[:20] {
 		ms.devs[d.ID] = d
@@ -84,7 +96,7 @@ func TestFleetIndexUpdates(t *testing.T) {
 	}
 	slices.SortFunc(want, func(a, b store.Device) int { return strings.Compare(a.ID, b.ID) })
 	ref := newFleetIndex()
-	ref.rebuild(want, now)
+	ref.rebuild(seqOf(want), now)
 	all := fleetQuery{Stage: -1}
 	got, exp := ix.page(all, 1000), ref.page(all, 1000)
 	if !slices.Equal(got.IDs, exp.IDs) || got.Total != len(want) {
@@ -102,7 +114,7 @@ func TestFleetIndexPage(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	devs := makeFleet(1000, now)
 	ix := newFleetIndex()
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	downloading := stageIndexOf(store.StageDownloading)
 	for _, tc := range []struct {
 		name        string
@@ -161,7 +173,7 @@ func parseQuery(s string) (map[string][]string, error) { return url.ParseQuery(s
 func TestFleetIndexFirstPhonesGetMedians(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	ix := newFleetIndex()
-	ix.rebuild(nil, now)
+	ix.rebuild(seqOf(nil), now)
 	ms := mapStore{devs: map[string]store.Device{}}
 	var ids []string
 	for i, age := range []time.Duration{2 * time.Minute, 3 * time.Minute, 4 * time.Minute, 2 * time.Hour} {
@@ -194,7 +206,7 @@ func TestFirmwareCountsFromIndex(t *testing.T) {
 	tds := []store.TestDevice{{ID: strings.ToLower(devs[8].MAC)}, {ID: devs[9].Serial}}
 	tests := testIDs(tds)
 	ix := newFleetIndex()
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	stats := ix.pathStats(tests)
 
 	imgs := []images.Image{
@@ -279,7 +291,7 @@ func TestFleetIndexVersionFilter(t *testing.T) {
 		}
 	}
 	ix := newFleetIndex()
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	for _, text := range []string{"–", "0.0.0.0", "1.0.522", "522.103", "1.0.199", ".0", "cx700", "99"} {
 		var want []string
 		for i := range devs {
@@ -302,7 +314,7 @@ func TestFleetIndexSharesPaths(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	devs := makeFleet(10, now)
 	ix := newFleetIndex()
-	ix.rebuild(devs, now)
+	ix.rebuild(seqOf(devs), now)
 	if len(ix.paths) != 2 {
 		t.Fatalf("%d paths for CX700 and IP8540 phones, want 2", len(ix.paths))
 	}

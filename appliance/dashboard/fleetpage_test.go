@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,19 +170,20 @@ func TestFleetPageBusy(t *testing.T) {
 	}
 }
 
-// countingStore counts the calls that copy the whole fleet.
+// countingStore counts the walks over the whole fleet (the dashboard's
+// Store has no way to copy it).
 type countingStore struct {
 	Store
 	devices atomic.Int64
 }
 
-func (s *countingStore) Devices(ws memdb.WatchSet) []store.Device {
+func (s *countingStore) EachDevice(ws memdb.WatchSet, fn func(*store.Device) bool) {
 	s.devices.Add(1)
-	return s.Store.Devices(ws)
+	s.Store.EachDevice(ws, fn)
 }
 
 // TestFramesReadOnlyChangedPhones: after the index is built at start, live
-// frames and page requests never copy the whole fleet out of the store.
+// frames and page requests never walk the whole fleet in the store.
 func TestFramesReadOnlyChangedPhones(t *testing.T) {
 	dir := t.TempDir()
 	st, err := store.Open(dir+"/state", store.Options{FlushInterval: 10 * time.Millisecond})
@@ -228,6 +232,94 @@ func TestFramesReadOnlyChangedPhones(t *testing.T) {
 	if s := d.fleet.summary(); s.Total != 53 {
 		t.Errorf("index holds %d phones, want 53", s.Total)
 	}
+}
+
+// stallingStore holds the hub in its catch-up: its lookup of the phone
+// stall says so on entered and waits for release.
+type stallingStore struct {
+	*countingStore
+	stall            string
+	entered, release chan struct{}
+}
+
+func (s *stallingStore) Device(id string) (store.Device, bool) {
+	if id == s.stall {
+		close(s.entered)
+		<-s.release
+	}
+	return s.countingStore.Device(id)
+}
+
+// TestLaggedFeedRebuildsInPlace: when the store's change feed drops
+// changes for the hub (it was held up while more than feedBuffer changes
+// came), the fleet index is rebuilt by one walk of the store, the rebuild
+// is counted and logged at Debug, and the index is the store's fleet again.
+func TestLaggedFeedRebuildsInPlace(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir+"/state", store.Options{FlushInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range 50 {
+		checkIn(st, i, cx700, beta, time.Now())
+	}
+	ss := &stallingStore{countingStore: &countingStore{Store: st}, stall: mac(50), entered: make(chan struct{}), release: make(chan struct{})}
+	var logged strings.Builder
+	var logMu sync.Mutex
+	cfg := DefaultConfig(dir)
+	cfg.AdminPassword = testPassword
+	cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d, err := New(cfg, ss, &fakeActions{st: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.hub.sync() // the hub runs and is subscribed
+
+	checkIn(st, 50, ip8540, beta, time.Now())
+	go d.hub.sync() // catches up on phone 50: stalls in its lookup
+	select {
+	case <-ss.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hub never looked phone 50 up")
+	}
+	const burst = feedBuffer // two changes a check-in: twice the feed's room
+	for i := range burst {
+		checkIn(st, 100+i, cx700, interim, time.Now())
+	}
+	close(ss.release)
+	d.hub.sync()
+
+	if n := d.IndexRebuilds(); n != 1 {
+		t.Errorf("%d rebuilds, want 1", n)
+	}
+	if n := ss.devices.Load(); n != 2 {
+		t.Errorf("the fleet was walked %d times, want twice (at start and after the lag)", n)
+	}
+	var want []string
+	st.EachDevice(nil, func(dev *store.Device) bool { want = append(want, dev.ID); return true })
+	got := d.fleet.page(fleetQuery{Stage: -1}, len(want)+1)
+	if got.Total != 51+burst || !slices.Equal(got.IDs, want) {
+		t.Errorf("index after the rebuild: %d phones, want %d, IDs equal the store's: %v", got.Total, 51+burst, slices.Equal(got.IDs, want))
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if line := logged.String(); !strings.Contains(line, "fleet index rebuilt") || !strings.Contains(line, fmt.Sprintf("phones=%d", 51+burst)) {
+		t.Errorf("no Debug line for the rebuild in %q", line)
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // TestStreamSendsRowsOfItsPage: a fleet stream opened for one page (the

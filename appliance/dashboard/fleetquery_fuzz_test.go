@@ -16,7 +16,7 @@ func FuzzParseFleetQuery(f *testing.F) {
 	}
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	ix := newFleetIndex()
-	ix.rebuild(makeFleet(30, now), now)
+	ix.rebuild(seqOf(makeFleet(30, now)), now)
 	f.Fuzz(func(t *testing.T, raw string) {
 		v, err := url.ParseQuery(raw)
 		if err != nil {

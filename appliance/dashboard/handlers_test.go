@@ -378,12 +378,14 @@ func TestConfirmSaysWhoIsReached(t *testing.T) {
 	}
 }
 
+// TestReach: who an action reaches, how many, the first of them only
+// copied, and for a restore how many would be downgraded.
 func TestReach(t *testing.T) {
 	devs := []store.Device{
-		{ID: "A", MAC: "A", DevicePath: cx700},
+		{ID: "A", MAC: "A", DevicePath: cx700, CheckIns: 1, Version: target},
 		{ID: "B", MAC: "B", DevicePath: ip8540},
-		{ID: "C", MAC: "C", DevicePath: cx700, IsTest: true},
-		{ID: "D", Serial: "S-D", DevicePath: cx700},
+		{ID: "C", MAC: "C", DevicePath: cx700, IsTest: true, Version: target}, // never checked in
+		{ID: "D", Serial: "S-D", DevicePath: cx700, CheckIns: 1, Version: beta},
 		{ID: "E"}, // never checked in: no model
 	}
 	tests := map[string]bool{"S-D": true}
@@ -398,17 +400,21 @@ func TestReach(t *testing.T) {
 		name   string
 		action string
 		key    images.RuleKey
-		want   string
+		keep   int
+		want   string // the phones kept
+		n      int
+		what   string
 	}{
-		{"interim rule reaches every model of the locale", "restore", interimKey, "A,B,C,D"},
-		{"approve reaches the non-test phones of the model", "approve", cx700Key, "A"},
-		{"reject reaches only test devices", "reject", cx700Key, "C,D"},
-		{"other locale", "restore", images.RuleKey{DevicePath: images.DevicePath{DeviceType: images.InterimDeviceType, Locale: "DEU"}, UpdateType: "CPE"}, ""},
+		{"interim rule reaches every model of the locale", "restore", interimKey, 10, "A,B,C,D", 4, "for 4 phone(s) on the path: 1 of them run a higher version"},
+		{"only the first are kept", "restore", interimKey, 2, "A,B", 4, "for 4 phone(s)"},
+		{"approve reaches the non-test phones of the model", "approve", cx700Key, 10, "A", 1, "1 phone(s) that are not test devices"},
+		{"reject reaches only test devices", "reject", cx700Key, 10, "C,D", 2, "2 test device(s)"},
+		{"other locale", "restore", images.RuleKey{DevicePath: images.DevicePath{DeviceType: images.InterimDeviceType, Locale: "DEU"}, UpdateType: "CPE"}, 10, "", 0, "for 0 phone(s) on the path: 0 of them"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _ := reach(tc.action, images.Rule{Key: tc.key}, devs, tests)
-			if ids(got) != tc.want {
-				t.Errorf("reach = %q, want %q", ids(got), tc.want)
+			got := reach(tc.action, images.Rule{Key: tc.key, Restore: interim}, seqOf(devs), tests, tc.keep)
+			if ids(got.first) != tc.want || got.n != tc.n || !strings.Contains(got.what, tc.what) {
+				t.Errorf("reach = %q of %d, %q; want %q of %d, %q", ids(got.first), got.n, got.what, tc.want, tc.n, tc.what)
 			}
 		})
 	}
