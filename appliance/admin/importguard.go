@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tanjay-lab/tanjay/appliance/store"
 	"github.com/tanjay-lab/tanjay/images"
 )
 
@@ -43,11 +44,12 @@ func (a *Actions) importWarnings(imgs []images.Image) []string {
 		}
 		if seen == nil {
 			seen = map[string]bool{}
-			for _, d := range a.store.Devices(nil) {
+			a.store.EachDevice(nil, func(d *store.Device) bool {
 				if d.DevicePath.Model != "" {
 					seen[strings.ToLower(d.DevicePath.String())] = true
 				}
-			}
+				return true
+			})
 		}
 		if !seen[strings.ToLower(p.String())] {
 			out = append(out, fmt.Sprintf("no phone has reported %s and no rule serves it (check the device path)", p))

@@ -76,12 +76,15 @@ func (a *Actions) phoneNamed(td store.TestDevice) (store.Device, bool) {
 			return d, true
 		}
 	}
-	for _, d := range a.store.Devices(nil) {
+	var found store.Device
+	ok := false
+	a.store.EachDevice(nil, func(d *store.Device) bool {
 		if (td.Kind == store.TestDeviceMAC && d.MAC == td.ID) || (td.Kind == store.TestDeviceSerial && d.Serial == td.ID) {
-			return d, true
+			found, ok = *d, true
 		}
-	}
-	return store.Device{}, false
+		return !ok
+	})
+	return found, ok
 }
 
 // samePhone refuses a test device that names, by its other ID, a phone
