@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The appliance's state lives in memory and lives long: at 100,000 phones
@@ -29,6 +30,25 @@ import (
 // collector works harder as the heap nears that instead of growing past
 // what the VM has. It is a soft limit: a live heap above it is still
 // served, with more collector work (Go caps that at half the CPU).
+//
+// A fleet comes in bursts, and between them the appliance idles for
+// minutes or days. Go collects only when the heap reaches its goal (or
+// every two minutes) and returns freed memory slowly, so after a burst
+// the process would keep the burst's garbage and its peak's pages. With
+// the adaptive limit on, and unless GOGC=off, a watcher therefore returns
+// memory when the process goes quiet: once a second it reads how much
+// was allocated, and after quietTicks seconds in a row with less than
+// idleAllocBytes each, if at least releaseBytes(live) were allocated
+// since it last returned memory, it collects and hands every free page
+// back (debug.FreeOSMemory). Several quiet seconds, not one, so that a
+// stall in the middle of a burst (a snapshot being written, a starved
+// CPU) does not collect while the stall's transient memory is live. That
+// costs one collection after each burst and nothing while idle. Under a
+// slow trickle (quiet seconds, but something allocated) it collects at
+// most once per releaseBytes(live) allocated: a quarter of the live heap,
+// so up to a few times as often as Go would, on an allocation rate that
+// is small by definition (at 100,000 phones, a collection of two to
+// three CPU-seconds at most once a minute).
 const memLimitShare = 0.5
 
 // minMemLimit keeps the ceiling sane on tiny machines.
@@ -53,17 +73,75 @@ func adaptiveLimit(live, ceiling int64) int64 {
 func setMemoryLimit(getenv func(string) string) string {
 	if v := getenv("GOMEMLIMIT"); v != "" {
 		gcLimit.ceiling.Store(0)
+		gcLimit.release.Store(false)
 		return "GOMEMLIMIT=" + v
 	}
 	total, from := availableMemory()
 	if total <= 0 {
 		gcLimit.ceiling.Store(0)
+		gcLimit.release.Store(false)
 		return "Go's default (the memory available is unknown)"
 	}
 	ceiling := max(int64(float64(total)*memLimitShare), minMemLimit)
-	gcLimit.start(ceiling)
-	return fmt.Sprintf("soft limit of the live heap and half as much again (at least %d MiB more), set after each collection, at most %d MiB (half of %s's %d MiB); now %d MiB; GOMEMLIMIT overrides",
-		minHeadroom>>20, ceiling>>20, from, total>>20, debug.SetMemoryLimit(-1)>>20)
+	release := getenv("GOGC") != "off"
+	gcLimit.start(ceiling, release)
+	idle := "; memory returned when idle"
+	if !release {
+		idle = "; GOGC=off: no collection when idle"
+	}
+	return fmt.Sprintf("soft limit of the live heap and half as much again (at least %d MiB more), set after each collection, at most %d MiB (half of %s's %d MiB); now %d MiB%s; GOMEMLIMIT overrides",
+		minHeadroom>>20, ceiling>>20, from, total>>20, debug.SetMemoryLimit(-1)>>20, idle)
+}
+
+// idleTick is how often the idle watcher looks.
+const idleTick = time.Second
+
+// idleAllocBytes: a second in which less than this was allocated is a
+// quiet one (an idle appliance allocates a few KiB a second; a check-in
+// over HTTP allocates some KiB, a fleet's burst tens of MiB a second).
+const idleAllocBytes = 1 << 20
+
+// quietTicks is how many quiet ticks in a row make the process idle.
+const quietTicks = 3
+
+// minRelease is the least garbage worth a collection to return.
+const minRelease = 8 << 20
+
+// releaseBytes is how much must have been allocated since memory was
+// last returned before an idle process returns it again, for a live heap
+// of live bytes.
+func releaseBytes(live uint64) uint64 { return max(live/4, minRelease) }
+
+// idleWatch decides, tick by tick, when to return memory. Its zero value
+// has seen nothing; its first tick only takes the counts.
+type idleWatch struct {
+	started  bool
+	prev     uint64 // bytes allocated at the last tick
+	released uint64 // bytes allocated when memory was last returned
+	quiet    int    // quiet ticks in a row
+}
+
+// tick takes the bytes allocated since the process started and the live
+// heap, and says whether to return memory now; on is false while the
+// watcher is off, which forgets what was allocated meanwhile.
+func (w *idleWatch) tick(allocs, live uint64, on bool) bool {
+	if !w.started || !on {
+		*w = idleWatch{started: true, prev: allocs, released: allocs}
+		return false
+	}
+	if allocs-w.prev < idleAllocBytes {
+		w.quiet++
+	} else {
+		w.quiet = 0
+	}
+	w.prev = allocs
+	return w.quiet >= quietTicks && allocs-w.released >= releaseBytes(live)
+}
+
+// returned records that memory was returned when allocs bytes had been
+// allocated.
+func (w *idleWatch) returned(allocs uint64) {
+	w.prev, w.released, w.quiet = allocs, allocs, 0
 }
 
 // gcLimit is the process's adaptive limit: one per process, since Go's
@@ -78,20 +156,49 @@ type adaptiveGCLimit struct {
 	// ceiling is the highest limit; 0 stops the adaptation (GOMEMLIMIT
 	// rules, or a test is done with it).
 	ceiling atomic.Int64
-	once    sync.Once
-	live    []metrics.Sample // guarded by mu
-	mu      sync.Mutex
+	// release turns the idle watcher on.
+	release   atomic.Bool
+	once      sync.Once
+	live      []metrics.Sample // guarded by mu
+	mu        sync.Mutex
+	watchOnce sync.Once
 }
 
 // gcTick is what the cleanup hangs on. It holds a pointer so that it is
 // never a tiny allocation, which cleanups are not guaranteed to run for.
 type gcTick struct{ _ *int }
 
-// start makes the limit adaptive with ceiling and applies it now.
-func (a *adaptiveGCLimit) start(ceiling int64) {
+// start makes the limit adaptive with ceiling and applies it now; with
+// release, memory is also returned when the process goes quiet.
+func (a *adaptiveGCLimit) start(ceiling int64, release bool) {
 	a.ceiling.Store(ceiling)
+	a.release.Store(release)
 	a.adjust()
 	a.once.Do(a.arm)
+	if release {
+		a.watchOnce.Do(func() { go a.watchIdle(time.NewTicker(idleTick).C) })
+	}
+}
+
+// watchIdle returns memory to the system when the process goes idle
+// after enough was allocated (see idleWatch), for as long as the process
+// runs; it does nothing while the adaptation or release is off.
+func (a *adaptiveGCLimit) watchIdle(ticks <-chan time.Time) {
+	samples := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	var w idleWatch
+	look := func() bool {
+		metrics.Read(samples)
+		on := a.ceiling.Load() > 0 && a.release.Load()
+		return w.tick(samples[0].Value.Uint64(), samples[1].Value.Uint64(), on)
+	}
+	look() // counts from now: a burst before the first tick is one too
+	for range ticks {
+		if look() {
+			debug.FreeOSMemory()
+			metrics.Read(samples)
+			w.returned(samples[0].Value.Uint64())
+		}
+	}
 }
 
 func (a *adaptiveGCLimit) arm() {
