@@ -2,9 +2,7 @@ package appliance
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,9 +39,9 @@ type browserApp struct {
 	t     *testing.T
 	srv   *serveProcess
 	b     *browsertest.Browser
-	base  string // the dashboard's URL
-	token string // the admin API token
-	macs  int    // simulated phones made by newMAC
+	base  string     // the dashboard's URL
+	admin *apiClient // the admin API, with the data directory's token
+	macs  int        // simulated phones made by newMAC
 }
 
 // startBrowserApp starts `tanjay serve` with browserPassword, then the
@@ -57,8 +55,9 @@ func startBrowserApp(t *testing.T) *browserApp {
 	if err != nil {
 		t.Fatalf("the admin token the README documents: %v", err)
 	}
-	ba := &browserApp{t: t, srv: srv, b: browsertest.New(t, 1440, 1000),
-		base: "http://" + srv.addrs.Dashboard, token: strings.TrimSpace(string(tok))}
+	base := "http://" + srv.addrs.Dashboard
+	ba := &browserApp{t: t, srv: srv, b: browsertest.New(t, 1440, 1000), base: base,
+		admin: &apiClient{base: base, token: strings.TrimSpace(string(tok)), http: &http.Client{Timeout: time.Minute}, agent: browserAgent}}
 	ba.b.Navigate("login page", chromedp.Navigate(ba.base+"/login"))
 	ba.b.Do("login form", chromedp.WaitVisible(chromedp.ID("password")),
 		chromedp.SendKeys(chromedp.ID("password"), browserPassword))
@@ -125,44 +124,11 @@ func (ba *browserApp) shot(name string) {
 	ba.t.Logf("screenshot %s", ba.b.Shot(name, true))
 }
 
-// api calls the admin API with the admin token and decodes its JSON
-// answer into out.
-func (ba *browserApp) api(method, path string, body io.Reader, contentType string, out any) error {
-	ba.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, ba.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+ba.token)
-	req.Header.Set("User-Agent", browserAgent)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
-}
-
-// get is api for a GET that must succeed.
+// get is an admin API GET that must succeed.
 func (ba *browserApp) get(path string, out any) {
 	ba.t.Helper()
-	if err := ba.api("GET", path, nil, "", out); err != nil {
-		ba.t.Fatal(err)
+	if err := ba.admin.do(context.Background(), http.MethodGet, path, "", nil, out); err != nil {
+		ba.t.Fatalf("GET %s: %v", path, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"context"
 	"os/user"
 	"strings"
 	"testing"
@@ -69,7 +70,7 @@ func TestBrowserOperatorLog(t *testing.T) {
 	ba.srv.tanjay(t, "approve", rule)
 	ba.offer(cx700Phone, "0004F2000E01", "3.5.6907.0")
 	ba.srv.tanjay(t, "testdevice", "add", "0004F2000E01")
-	if err := ba.api("POST", "/api/v1/testdevices", strings.NewReader(`{"id":"SN-API-1"}`), "application/json", nil); err != nil {
+	if err := ba.admin.postJSON(context.Background(), "/api/v1/testdevices", map[string]string{"id": "SN-API-1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 

@@ -28,6 +28,7 @@ type apiClient struct {
 	base  string
 	token string
 	http  *http.Client
+	agent string // User-Agent: who the operator log says acted
 }
 
 func newAPIClient(c clientConfig) (*apiClient, error) {
@@ -38,7 +39,7 @@ func newAPIClient(c clientConfig) (*apiClient, error) {
 	if !strings.HasPrefix(c.Server, "http://") && !strings.HasPrefix(c.Server, "https://") {
 		return nil, usagef("--server %q: want http://host:port", c.Server)
 	}
-	return &apiClient{base: strings.TrimRight(c.Server, "/"), token: tok, http: &http.Client{Timeout: c.Timeout}}, nil
+	return &apiClient{base: strings.TrimRight(c.Server, "/"), token: tok, http: &http.Client{Timeout: c.Timeout}, agent: cliUserAgent}, nil
 }
 
 // do sends a request and decodes the JSON answer into out (when non-nil).
@@ -49,7 +50,7 @@ func (c *apiClient) do(ctx context.Context, method, path, contentType string, bo
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", cliUserAgent)
+	req.Header.Set("User-Agent", c.agent)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

@@ -280,7 +280,7 @@ func checkDirectoryTimeline(t *testing.T, ns, data, ip string, want ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &apiClient{base: "http://" + addrs.Dashboard, token: strings.TrimSpace(string(token)), http: nsHTTPClient(t, ns)}
+	c := &apiClient{base: "http://" + addrs.Dashboard, token: strings.TrimSpace(string(token)), http: nsHTTPClient(t, ns), agent: cliUserAgent}
 	var got []string
 	deadline := time.Now().Add(10 * time.Second)
 	for {
