@@ -562,17 +562,16 @@ var errBadRecord = errors.New("not a valid snapshot record")
 type loadedItem struct {
 	off     int64 // where the file holds it
 	tag     byte
-	format  int         // H
-	devices int         // H: how many the snapshot holds
-	ips     int         // H
-	lastSeq uint64      // H; P: the Seq of the newest event
-	count   int         // E
-	rec     record      // J
-	row     *deviceRow  // P, or nil: the device (its timeline is tl)
-	device  *Device     // P: &row.Device, or nil
-	tl      *timeline   // P, or nil
-	id      string      // P
-	addrs   []*ipDevice // A
+	format  int        // H
+	devices int        // H: how many the snapshot holds
+	ips     int        // H
+	lastSeq uint64     // H; P: the Seq of the newest event
+	count   int        // E
+	rec     record     // J
+	row     *deviceRow // P, or nil: the device (its timeline is tl)
+	tl      *timeline  // P, or nil
+	id      string     // P
+	addrs   []ipDevice // A
 }
 
 // phoneDecoder decodes format 3 payloads. The zero value is ready to use;
@@ -614,9 +613,9 @@ func (d *phoneDecoder) decode(payload []byte) (loadedItem, error) {
 	case tagAddrs:
 		n := d.count(2)
 		if !d.bad {
-			it.addrs = make([]*ipDevice, n)
+			it.addrs = make([]ipDevice, n)
 			for i := range it.addrs {
-				it.addrs[i] = &ipDevice{IP: d.bytes(), DeviceID: d.bytes()}
+				it.addrs[i] = ipDevice{IP: d.bytes(), DeviceID: d.bytes()}
 			}
 		}
 	case tagPhone:
@@ -639,7 +638,6 @@ func (d *phoneDecoder) phone(it *loadedItem) {
 	it.id = d.str()
 	if flags&phoneDevice != 0 {
 		it.row = d.device(it.id)
-		it.device = &it.row.Device
 	}
 	if flags&phoneTimeline == 0 || d.bad {
 		return

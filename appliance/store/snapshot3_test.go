@@ -205,7 +205,7 @@ func FuzzPhoneRecord(f *testing.F) {
 		if n3 != len(frame) || it.tag != tagPhone || it.id != id {
 			t.Fatalf("the record of %q does not decode: %d of %d bytes, %+v", id, n3, len(frame), it)
 		}
-		if diff := cmp.Diff(*d, *it.device); diff != "" {
+		if diff := cmp.Diff(*d, it.row.Device); diff != "" {
 			t.Fatalf("device (-written +read):\n%s", diff)
 		}
 		if diff := cmp.Diff(tl.events(tl.len()), it.tl.events(it.tl.len())); diff != "" {
