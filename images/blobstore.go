@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -63,7 +64,14 @@ func (b *BlobStore) Put(r io.Reader) (sum string, size int64, created bool, err 
 		}
 	}()
 	h := sha256.New()
-	size, err = copyInLargeWrites(tmp, h, r)
+	// Writes of PutWriteSize whatever pieces r hands over, each at a
+	// multiple of it (bufio.Writer flushes only a full buffer, and the
+	// last piece); r's own errors, a truncated upload's included, come
+	// back as they are.
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), PutWriteSize)
+	if size, err = io.Copy(bw, r); err == nil {
+		err = bw.Flush()
+	}
 	if err != nil {
 		return "", 0, false, fmt.Errorf("blob store: writing: %w", err)
 	}
@@ -99,43 +107,6 @@ const tempPrefix = ".put-"
 // the kernel's sendfile up to twice the CPU per MiB that sending the same
 // bytes from 1 MiB folios does.
 const PutWriteSize = 1 << 20
-
-// copyInLargeWrites copies r to f and h in writes of PutWriteSize (the last one
-// shorter), each at an offset that is a multiple of PutWriteSize, and
-// returns the bytes copied. Any error of r but io.EOF is returned (a
-// truncated upload's io.ErrUnexpectedEOF too).
-func copyInLargeWrites(f, h io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, PutWriteSize)
-	var total int64
-	for {
-		n, err := fill(r, buf)
-		if n > 0 {
-			h.Write(buf[:n]) // a hash.Hash never returns an error
-			if _, werr := f.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-// fill reads r into buf until buf is full or r returns an error (io.EOF
-// at the end), unlike io.ReadFull, which turns r's own
-// io.ErrUnexpectedEOF into what looks like a short last piece.
-func fill(r io.Reader, buf []byte) (n int, err error) {
-	for n < len(buf) && err == nil {
-		var m int
-		m, err = r.Read(buf[n:])
-		n += m
-	}
-	return n, err
-}
 
 // Remove deletes a blob; a missing one is not an error.
 func (b *BlobStore) Remove(sum string) error {
