@@ -2,7 +2,6 @@ package web
 
 import (
 	"crypto/tls"
-	"net"
 	"net/http"
 	"testing"
 )
@@ -11,25 +10,7 @@ import (
 // on the phone profile, client and server in this process.
 func BenchmarkLegacyHandshake(b *testing.B) {
 	certs := newTestCerts(b, selfSignedConfig(b))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	srvCfg := certs.PhoneTLS()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				tc := tls.Server(c, srvCfg)
-				tc.Handshake()
-				tc.Close()
-			}()
-		}
-	}()
+	addr := handshakeServer(b, certs.PhoneTLS())
 	for _, tc := range []struct {
 		name    string
 		version uint16
@@ -42,7 +23,7 @@ func BenchmarkLegacyHandshake(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tc.version, MaxVersion: tc.version, CipherSuites: []uint16{tc.suite}}
 			for b.Loop() {
-				c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+				c, err := tls.Dial("tcp", addr, cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
